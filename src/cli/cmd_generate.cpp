@@ -1,0 +1,113 @@
+// llm-node generate: stream a continuation of a prompt, one token at a time.
+#include <chrono>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "engine/local_session.h"
+#include "engine/sampler.h"
+#include "model/chat_template.h"
+#include "tensor/thread_pool.h"
+
+namespace llmn::cli {
+
+int cmd_generate(int argc, char** argv) {
+    Args args(argc, argv, 2,
+              {{{"-m", "--model"}, true, "GGUF model file"},
+               {{"-p", "--prompt"}, true, "prompt text (verbatim)"},
+               {{"-f", "--file"}, true, "read the prompt from a file"},
+               {{"-n", "--n-predict"}, true, "tokens to generate (default 128)"},
+               {{"-t", "--threads"}, true, "threads (default: all cores)"},
+               {{"-c", "--ctx-size"}, true, "context size (default: min(4096, trained))"},
+               {{"--temp"}, true, "temperature, 0 = greedy (default 0.8)"},
+               {{"--top-k"}, true, "top-k (default 40)"},
+               {{"--top-p"}, true, "top-p (default 0.95)"},
+               {{"--min-p"}, true, "min-p (default 0.05)"},
+               {{"--repeat-penalty"}, true, "repetition penalty (default 1.0 = off)"},
+               {{"--repeat-last-n"}, true, "window of the repetition penalty (default 64)"},
+               {{"--seed"}, true, "random seed (default: random)"},
+               {{"--chat"}, false, "wrap the prompt in the model's chat template"},
+               {{"--ignore-eos"}, false, "keep generating past end-of-generation tokens"},
+               {{"--json"}, false, "one JSON object per token, then a summary line"},
+               {{"--help", "-h"}, false, "show this help"}});
+    if (args.has("--help")) {
+        std::printf("usage: llm-node generate -m MODEL (-p TEXT | -f FILE) [options]\n%s", args.help().c_str());
+        return 0;
+    }
+    engine::SamplerConfig sc;
+    sc.temp = float(args.number("--temp", sc.temp));
+    sc.top_k = int(args.integer("--top-k", sc.top_k));
+    sc.top_p = float(args.number("--top-p", sc.top_p));
+    sc.min_p = float(args.number("--min-p", sc.min_p));
+    sc.repeat_penalty = float(args.number("--repeat-penalty", sc.repeat_penalty));
+    sc.repeat_last_n = int(args.integer("--repeat-last-n", sc.repeat_last_n));
+    if (args.has("--seed")) sc.seed = uint64_t(args.integer("--seed", 0));
+    const int64_t n_predict = args.integer("-n", 128);
+    if (n_predict < 0) throw UsageError("-n must be >= 0");
+    std::string prompt = read_prompt(args);
+    const bool json = args.has("--json");
+    const int threads = thread_count(args);
+
+    LoadedModel lm = load_model(args.str("-m"));
+    const model::ModelConfig& cfg = lm.model->config();
+    if (args.has("--chat")) {
+        const model::ChatTemplate tmpl = model::ChatTemplate::detect(
+            lm.model->file().get_string("tokenizer.chat_template", ""), cfg.spec.arch, lm.tokenizer->vocab().tokens);
+        prompt = tmpl.render({{"user", prompt}}, true);
+    }
+    std::vector<int32_t> ids = lm.tokenizer->encode(prompt, true, true);
+    if (ids.empty()) throw std::runtime_error("the prompt tokenizes to nothing (and the model adds no BOS)");
+
+    engine::SessionConfig scfg;
+    const int64_t want_ctx = args.integer("-c", std::min<int64_t>(4096, std::max<int64_t>(cfg.n_ctx_train, int64_t(ids.size()) + n_predict)));
+    scfg.n_ctx = int(std::max<int64_t>(want_ctx, 8));
+    if (int64_t(ids.size()) >= scfg.n_ctx)
+        throw std::runtime_error("prompt of " + std::to_string(ids.size()) + " tokens does not fit the context of " + std::to_string(scfg.n_ctx));
+    tensor::ThreadPool pool(threads);
+    engine::LocalSession session(lm.model, scfg, pool);
+    engine::Sampler sampler(sc);
+    std::vector<int32_t> history = ids;
+    std::vector<float> logits;
+
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    session.eval(ids, logits);
+    const auto t1 = clock::now();
+    model::Utf8StreamDecoder decoder;
+    int64_t n_gen = 0;
+    const bool ignore_eos = args.has("--ignore-eos");
+    if (ignore_eos) sampler.set_excluded(lm.tokenizer->vocab().eog_ids);
+    while (n_gen < n_predict) {
+        const int32_t id = sampler.sample(logits.data(), session.n_vocab(), history);
+        if (!ignore_eos && lm.tokenizer->is_eog(id)) break;
+        const std::string piece = lm.tokenizer->token_to_piece(id);
+        if (json) {
+            std::printf("{\"id\":%d,\"piece\":%s}\n", id, json_string(piece).c_str());
+        } else {
+            std::fputs(decoder.push(piece).c_str(), stdout);
+        }
+        std::fflush(stdout);
+        history.push_back(id);
+        if (++n_gen == n_predict) break;
+        if (session.n_past() >= session.n_ctx()) {
+            std::fprintf(stderr, "llm-node generate: context full after %lld tokens\n", (long long)n_gen);
+            break;
+        }
+        session.eval({id}, logits);
+    }
+    const auto t2 = clock::now();
+    const double pp_s = std::chrono::duration<double>(t1 - t0).count();
+    const double tg_s = std::chrono::duration<double>(t2 - t1).count();
+    const double pp_tps = pp_s > 0 ? ids.size() / pp_s : 0.0, tg_tps = tg_s > 0 && n_gen > 0 ? n_gen / tg_s : 0.0;
+    if (json) {
+        std::printf("{\"n_prompt\":%zu,\"n_gen\":%lld,\"prompt_tps\":%.3f,\"gen_tps\":%.3f}\n", ids.size(), (long long)n_gen, pp_tps, tg_tps);
+    } else {
+        std::fputs(decoder.flush().c_str(), stdout);
+        std::fputs("\n", stdout);
+    }
+    std::fflush(stdout);
+    std::fprintf(stderr, "prompt: %zu tokens, %.1f tok/s | generated: %lld tokens, %.1f tok/s\n", ids.size(), pp_tps,
+                 (long long)n_gen, tg_tps);
+    return 0;
+}
+
+}  // namespace llmn::cli

@@ -1,0 +1,30 @@
+// One function per subcommand; each returns the process exit status
+// (0 ok, 1 runtime error, 2 bad usage) and prints results on stdout only.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "cli/args.h"
+#include "engine/model.h"
+#include "model/tokenizer.h"
+
+namespace llmn::cli {
+
+int cmd_generate(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_logits(int argc, char** argv);
+
+// Shared helpers for the commands.
+struct LoadedModel {
+    std::shared_ptr<const engine::Model> model;
+    std::unique_ptr<model::Tokenizer> tokenizer;
+};
+// Loads the model (header, config, tensor index) and builds its tokenizer.
+LoadedModel load_model(const std::string& path);
+// The prompt from -p (verbatim) or -f FILE; UsageError when neither is given.
+std::string read_prompt(const Args& args);
+// -t, or every core when absent.
+int thread_count(const Args& args);
+
+}  // namespace llmn::cli

@@ -1,0 +1,44 @@
+// llm-node: one binary, one subcommand per file in cli/.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: llm-node COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  generate   generate text from a prompt (-m MODEL -p TEXT)\n"
+    "  info       describe a GGUF model (family, size, quantization, layers)\n"
+    "  tokenize   print the token ids of a text\n"
+    "  logits     print the top raw logits of a token sequence\n"
+    "\n"
+    "run 'llm-node COMMAND --help' for the options of a command\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+        std::fputs(kUsage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string cmd = argv[1];
+    try {
+        if (cmd == "generate") return llmn::cli::cmd_generate(argc, argv);
+        if (cmd == "info") return llmn::cli::cmd_info(argc, argv);
+        if (cmd == "tokenize") return llmn::cli::cmd_tokenize(argc, argv);
+        if (cmd == "logits") return llmn::cli::cmd_logits(argc, argv);
+        std::fprintf(stderr, "llm-node: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+        return 2;
+    } catch (const llmn::cli::UsageError& e) {
+        std::fprintf(stderr, "llm-node %s: %s (see 'llm-node %s --help')\n", cmd.c_str(), e.what(), cmd.c_str());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "llm-node %s: error: %s\n", cmd.c_str(), e.what());
+        return 1;
+    }
+}

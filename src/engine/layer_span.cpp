@@ -1,0 +1,149 @@
+#include "engine/layer_span.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "tensor/fp16.h"
+#include "tensor/thread_pool.h"
+
+namespace llmn::engine {
+
+KvCache::KvCache(int n_layers, int n_ctx, int k_dim, int v_dim)
+    : n_ctx_(n_ctx), k_dim_(k_dim), v_dim_(v_dim),
+      k_(size_t(n_layers) * n_ctx * k_dim), v_(size_t(n_layers) * n_ctx * v_dim) {}
+
+LayerSpan::LayerSpan(std::shared_ptr<const Model> model, int start, int end, int n_ctx)
+    : model_(std::move(model)), start_(start), end_(end),
+      cache_(std::max(0, end - start), n_ctx, model_->config().n_embd_k_gqa(), model_->config().n_embd_v_gqa()) {
+    const model::ModelConfig& c = model_->config();
+    if (start < 0 || end > c.n_layer || start >= end)
+        throw ModelError(model_->path() + ": layer span [" + std::to_string(start) + ", " + std::to_string(end) +
+                         ") is not inside [0, " + std::to_string(c.n_layer) + ")");
+    if (n_ctx <= 0) throw ModelError("context size must be > 0");
+    for (int il = start; il < end; ++il) {
+        layers_.push_back(model_->layer(il));
+        const LayerWeights& w = layers_.back();
+        NormWeights n;
+        read_f32_vector(*w.attn_norm, n.attn);
+        read_f32_vector(*w.ffn_norm, n.ffn);
+        if (w.q_norm) read_f32_vector(*w.q_norm, n.q);
+        if (w.k_norm) read_f32_vector(*w.k_norm, n.k);
+        if (w.bq) read_f32_vector(*w.bq, n.bq);
+        if (w.bk) read_f32_vector(*w.bk, n.bk);
+        if (w.bv) read_f32_vector(*w.bv, n.bv);
+        norms_.push_back(std::move(n));
+    }
+    rope_.n_rot = c.n_rot;
+    rope_.neox = c.spec.rope_type == model::RopeType::neox;
+    rope_.freq_base = c.rope_freq_base;
+    rope_.freq_scale = c.rope_scaling == model::RopeScaling::linear ? 1.0f / c.rope_scale_factor : 1.0f;
+    if (const model::TensorInfo* ff = model_->rope_freqs()) read_f32_vector(*ff, rope_.freq_factors);
+}
+
+void LayerSpan::forward(float* hidden, int n_tokens, int pos0, tensor::ThreadPool& pool) {
+    const model::ModelConfig& c = model_->config();
+    if (n_tokens <= 0) return;
+    if (pos0 < 0 || pos0 > n_past_)
+        throw std::out_of_range("position " + std::to_string(pos0) + " skips past the cache (" + std::to_string(n_past_) + " positions)");
+    if (pos0 + n_tokens > cache_.n_ctx())
+        throw std::out_of_range("context full: " + std::to_string(pos0 + n_tokens) + " positions > n_ctx " + std::to_string(cache_.n_ctx()));
+    const int64_t n = n_tokens, d = c.n_embd, nq = c.n_embd_q(), nk = c.n_embd_k_gqa(), nv = c.n_embd_v_gqa();
+    const int64_t hd = c.n_embd_head_k, n_ff = c.n_ff;
+    cur_.resize(n * d);
+    q_.resize(n * nq);
+    k_.resize(n * nk);
+    v_.resize(n * nv);
+    att_.resize(n * c.n_head * c.n_embd_head_v);
+    out_.resize(n * d);
+
+    for (int il = start_; il < end_; ++il) {
+        const LayerWeights& w = layers_[il - start_];
+        const NormWeights& nw = norms_[il - start_];
+        const int li = il - start_;
+
+        rms_norm(hidden, nw.attn.data(), cur_.data(), n, d, c.norm_rms_eps);  // attn_norm [n, d]
+        if (w.wqkv) {
+            qkv_.resize(n * (nq + nk + nv));
+            matmul(*w.wqkv, cur_.data(), n, qkv_.data(), pool);  // [n, nq + nk + nv]
+            for (int64_t t = 0; t < n; ++t) {
+                const float* row = qkv_.data() + t * (nq + nk + nv);
+                std::copy(row, row + nq, q_.data() + t * nq);
+                std::copy(row + nq, row + nq + nk, k_.data() + t * nk);
+                std::copy(row + nq + nk, row + nq + nk + nv, v_.data() + t * nv);
+            }
+        } else {
+            matmul(*w.wq, cur_.data(), n, q_.data(), pool);  // [n, nq]
+            matmul(*w.wk, cur_.data(), n, k_.data(), pool);  // [n, nk]
+            matmul(*w.wv, cur_.data(), n, v_.data(), pool);  // [n, nv]
+        }
+        if (!nw.bq.empty()) add_bias(q_.data(), nw.bq.data(), n, nq);
+        if (!nw.bk.empty()) add_bias(k_.data(), nw.bk.data(), n, nk);
+        if (!nw.bv.empty()) add_bias(v_.data(), nw.bv.data(), n, nv);
+        if (!nw.q.empty()) rms_norm(q_.data(), nw.q.data(), q_.data(), n * c.n_head, hd, c.norm_rms_eps);     // q_norm per head
+        if (!nw.k.empty()) rms_norm(k_.data(), nw.k.data(), k_.data(), n * c.n_head_kv, hd, c.norm_rms_eps);  // k_norm per head
+        for (int64_t t = 0; t < n; ++t) {
+            rope(q_.data() + t * nq, c.n_head, int32_t(hd), pos0 + t, rope_);
+            rope(k_.data() + t * nk, c.n_head_kv, int32_t(hd), pos0 + t, rope_);
+            uint16_t* kc = cache_.k(li, int(pos0 + t));
+            uint16_t* vc = cache_.v(li, int(pos0 + t));
+            for (int64_t i = 0; i < nk; ++i) kc[i] = tensor::f32_to_fp16(k_[t * nk + i]);
+            for (int64_t i = 0; i < nv; ++i) vc[i] = tensor::f32_to_fp16(v_[t * nv + i]);
+        }
+        attention(li, n_tokens, pos0, pool);                  // [n, nq]
+        matmul(*w.wo, att_.data(), n, out_.data(), pool);     // attn_output [n, d]
+        for (int64_t i = 0; i < n * d; ++i) hidden[i] += out_[i];
+
+        rms_norm(hidden, nw.ffn.data(), cur_.data(), n, d, c.norm_rms_eps);  // ffn_norm [n, d]
+        ffn_b_.resize(n * n_ff);
+        if (!w.ffn_gate) {
+            ffn_a_.resize(n * 2 * n_ff);
+            matmul(*w.ffn_up, cur_.data(), n, ffn_a_.data(), pool);  // fused [n, 2 n_ff] = [gate | up]
+            for (int64_t t = 0; t < n; ++t)
+                swiglu(ffn_a_.data() + t * 2 * n_ff, ffn_a_.data() + t * 2 * n_ff + n_ff, ffn_b_.data() + t * n_ff, n_ff);
+        } else {
+            ffn_a_.resize(n * n_ff);
+            matmul(*w.ffn_gate, cur_.data(), n, ffn_a_.data(), pool);  // [n, n_ff]
+            matmul(*w.ffn_up, cur_.data(), n, ffn_b_.data(), pool);    // [n, n_ff]
+            swiglu(ffn_a_.data(), ffn_b_.data(), ffn_b_.data(), n * n_ff);
+        }
+        matmul(*w.ffn_down, ffn_b_.data(), n, out_.data(), pool);  // ffn_down [n, d]
+        for (int64_t i = 0; i < n * d; ++i) hidden[i] += out_[i];
+    }
+    n_past_ = pos0 + n_tokens;
+}
+
+void LayerSpan::attention(int li, int n_tokens, int pos0, tensor::ThreadPool& pool) {
+    const model::ModelConfig& c = model_->config();
+    const int64_t hd = c.n_embd_head_k, hdv = c.n_embd_head_v;
+    const int64_t nq = c.n_embd_q();
+    const int group = c.n_head / c.n_head_kv;
+    const float scale = 1.0f / std::sqrt(float(hd));
+    const int64_t items = int64_t(n_tokens) * c.n_head;
+    pool.parallel_for(items, [&](int64_t b, int64_t e, int) {
+        thread_local std::vector<float> scores, acc;
+        for (int64_t it = b; it < e; ++it) {
+            const int64_t t = it / c.n_head, h = it % c.n_head;
+            const int64_t kvh = h / group;
+            const int n_kv = int(pos0 + t + 1);  // causal: positions 0..pos0+t
+            const float* qh = q_.data() + t * nq + h * hd;
+            scores.resize(n_kv);
+            for (int j = 0; j < n_kv; ++j) {
+                const uint16_t* kj = cache_.k(li, j) + kvh * hd;
+                float s = 0.0f;
+                for (int64_t i = 0; i < hd; ++i) s += qh[i] * tensor::fp16_to_f32(kj[i]);
+                scores[j] = s * scale;
+            }
+            softmax(scores.data(), n_kv);
+            acc.assign(hdv, 0.0f);
+            for (int j = 0; j < n_kv; ++j) {
+                const uint16_t* vj = cache_.v(li, j) + kvh * hdv;
+                const float p = scores[j];
+                for (int64_t i = 0; i < hdv; ++i) acc[i] += p * tensor::fp16_to_f32(vj[i]);
+            }
+            std::copy(acc.begin(), acc.end(), att_.data() + (t * c.n_head + h) * hdv);
+        }
+    });
+}
+
+}  // namespace llmn::engine
