@@ -1,0 +1,28 @@
+// Internal wiring between the kernel translation units (not a public header).
+//
+// Each ISA file fills the entries it accelerates into a table indexed by the
+// raw GGUF type id; kernel_table.cpp starts every ISA from the scalar table,
+// then lays AVX2 and (for AVX-512) the AVX-512 entries on top.
+#pragma once
+#include <cstdint>
+
+#include "tensor/kernels.h"
+
+namespace llmn::tensor::detail {
+
+// Raw type ids 0..30 (BF16 is 30).
+inline constexpr int kTableSlots = 31;
+
+static inline KernelTable& slot(KernelTable* tables, DType type) { return tables[uint32_t(type)]; }
+
+// scalar.cpp: F32, F16, BF16 and the 32-wide quants (Q4_0 .. Q8_1).
+void fill_scalar_basic(KernelTable* tables);
+// scalar_kquants.cpp: Q2_K .. Q6_K dequantize and dot, Q8_K.
+void fill_scalar_kquants(KernelTable* tables);
+// scalar_kquantize.cpp: the reference round-to-nearest K-quant quantizers.
+void fill_scalar_kquantize(KernelTable* tables);
+// avx2.cpp / avx512*.cpp: only call when the CPU and OS support the ISA.
+void fill_avx2(KernelTable* tables);
+void fill_avx512(KernelTable* tables);
+
+}  // namespace llmn::tensor::detail
