@@ -321,5 +321,46 @@ TEST(CliPerplexity, LastStdoutLineIsPplPlusMinusAndJsonAgrees) {
     EXPECT_EQ(j["scored_tokens"].get<int>(), j["chunks"].get<int>() * (32 / 2 - 1)) << "second half of each chunk";
 }
 
+TEST(CliPerplexity, BatchSizeDoesNotChangeTheResult) {
+    // -b splits each chunk into several forward calls; the scores must not move.
+    const std::string text = temp_path("cli-ppl-story.txt");
+    std::string body;
+    for (int i = 0; i < 12; ++i)
+        body += "Once upon a time, there was a little girl named Lily. She loved to play in the park with her dog. ";
+    write_bytes(text, body);
+    auto ppl = [&](const std::string& b) {
+        const ProcessResult p = llm_node({"perplexity", "-m", bundled_model(), "-f", text, "-c", "64", "-b", b, "--json"});
+        EXPECT_EQ(p.exit_code, 0) << p.describe();
+        return p.exit_code == 0 ? json::parse(split_lines(p.out).back())["ppl"].get<double>() : -1.0;
+    };
+    const double whole = ppl("64");
+    ASSERT_GT(whole, 1.0);
+    EXPECT_NEAR(ppl("16"), whole, whole * 1e-3);
+    EXPECT_NEAR(ppl("7"), whole, whole * 1e-3);
+    EXPECT_LT(whole, 50.0) << "stories260K on TinyStories-style text is far from uniform";
+}
+
+TEST(CliLogits, TokenIdOutsideTheVocabularyExitsOneNamingIt) {
+    const ProcessResult p = llm_node({"logits", "-m", random_llama_model(), "--ids", "1,99999"});
+    EXPECT_EQ(p.exit_code, 1) << p.describe();
+    EXPECT_TRUE(p.out.empty()) << p.out;
+    EXPECT_NE(p.err.find("99999"), std::string::npos) << p.err;
+}
+
+TEST(CliGenerate, StopsWhenTheContextIsFullWithANoteOnStderr) {
+    const std::string m = random_llama_model();
+    const ProcessResult p =
+        llm_node({"generate", "-m", m, "-p", "hello", "-c", "20", "-n", "50", "--temp", "0", "--ignore-eos", "--json"});
+    ASSERT_EQ(p.exit_code, 0) << p.describe();
+    const auto lines = json_lines(p);
+    ASSERT_FALSE(lines.empty());
+    const json& s = lines.back();
+    const int n_prompt = s["n_prompt"].get<int>(), n_gen = s["n_gen"].get<int>();
+    EXPECT_GT(n_gen, 0);
+    EXPECT_LE(n_prompt + n_gen, 21) << "20 positions, plus one last token sampled without being evaluated";
+    EXPECT_EQ(generated_ids(p).size(), size_t(n_gen));
+    EXPECT_NE(p.err.find("context"), std::string::npos) << p.err;
+}
+
 }  // namespace
 }  // namespace llmn::testing
