@@ -14,6 +14,8 @@ int cmd_generate(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 // Shared helpers for the commands.
 struct LoadedModel {

@@ -29,7 +29,7 @@ std::string read_prompt(const Args& args) {
 
 int thread_count(const Args& args) {
     int64_t t = args.integer("-t", 0);
-    if (t < 0 || t > 1024) throw UsageError("-t must be between 1 and 1024");
+    if (t < 0 || t > 1024) throw UsageError("-t must be between 1 and 1024 (0 or absent: every core)");
     if (t == 0) t = std::max(1u, std::thread::hardware_concurrency());
     return int(t);
 }

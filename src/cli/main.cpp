@@ -16,6 +16,8 @@ const char* kUsage =
     "  info       describe a GGUF model (family, size, quantization, layers)\n"
     "  tokenize   print the token ids of a text\n"
     "  logits     print the top raw logits of a token sequence\n"
+    "  perplexity score a text file (llama-perplexity's method)\n"
+    "  bench      prompt and generation tokens/s and peak memory (llama-bench style)\n"
     "\n"
     "run 'llm-node COMMAND --help' for the options of a command\n";
 
@@ -32,6 +34,8 @@ int main(int argc, char** argv) {
         if (cmd == "info") return llmn::cli::cmd_info(argc, argv);
         if (cmd == "tokenize") return llmn::cli::cmd_tokenize(argc, argv);
         if (cmd == "logits") return llmn::cli::cmd_logits(argc, argv);
+        if (cmd == "perplexity") return llmn::cli::cmd_perplexity(argc, argv);
+        if (cmd == "bench") return llmn::cli::cmd_bench(argc, argv);
         std::fprintf(stderr, "llm-node: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
         return 2;
     } catch (const llmn::cli::UsageError& e) {

@@ -88,8 +88,9 @@ TEST(CliGenerate, PrintsOnlyTheContinuationOnStdoutEndingWithNewlineAndLogsOnStd
     ASSERT_FALSE(pieces.empty());
     ASSERT_FALSE(plain.out.empty());
     EXPECT_EQ(plain.out.back(), '\n') << "generate output must end with a newline";
-    if (pieces.find("\xEF\xBF\xBD") == std::string::npos)
+    if (pieces.find("\xEF\xBF\xBD") == std::string::npos) {
         EXPECT_EQ(plain.out, pieces + "\n") << "stdout must be the continuation alone";
+    }
     EXPECT_NE(plain.out.rfind(prompt, 0), 0u) << "the prompt is not echoed: " << plain.out;
     EXPECT_EQ(plain.out.find("tok/s"), std::string::npos) << "timings belong on stderr";
     EXPECT_FALSE(plain.err.empty()) << "generate logs its timings on stderr";

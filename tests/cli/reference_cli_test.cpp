@@ -200,8 +200,9 @@ TEST_P(ReferenceCli, GenerateGreedyJsonEqualsReferenceUpToFirstNearTie) {
         const std::string name = GetParam() + "/" + pr["name"].get<std::string>();
         const std::vector<int32_t> want = expected_greedy(pr, ref_);
         const size_t n_steps = pr["greedy"]["steps"].size();
-        if (ref_.synthetic)
+        if (ref_.synthetic) {
             EXPECT_EQ(want.size(), n_steps) << name << ": synthetic references are tie-free for all steps";
+        }
         const ProcessResult p = run_process({bin(), "generate", "-m", ref_.model, "-p", pr["text"].get<std::string>(), "-n",
                                              std::to_string(n_steps), "--temp", "0", "--seed", "1", "--json"},
                                             kEvalTimeout);
@@ -361,7 +362,9 @@ TEST_P(PerplexityCli, MatchesLlamaPerplexity) {
     // The same number of chunks: stderr says "N chunks of 128" (a log line, so
     // only checked when present).
     static const std::regex kChunks(R"((\d+) chunks of)");
-    if (std::regex_search(p.err, m, kChunks)) EXPECT_EQ(std::stoi(m[1].str()), c.chunks) << c.model << ": chunk count";
+    if (std::regex_search(p.err, m, kChunks)) {
+        EXPECT_EQ(std::stoi(m[1].str()), c.chunks) << c.model << ": chunk count";
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(SevenModels, PerplexityCli, ::testing::ValuesIn(ppl_cases()), [](const auto& info) {

@@ -48,7 +48,7 @@ std::string write_random_model(const RandomModelSpec& s, const std::string& path
     w.set_u32(a + ".attention.head_count", s.n_head);
     w.set_u32(a + ".attention.head_count_kv", s.n_head_kv);
     w.set_u32(a + ".feed_forward_length", s.n_ff);
-    w.set_u32(a + ".context_length", 512);
+    w.set_u32(a + ".context_length", s.ctx_len);
     w.set_u32(a + ".attention.key_length", hd);
     w.set_u32(a + ".attention.value_length", hd);
     w.set_u32(a + ".rope.dimension_count", hd);
@@ -83,7 +83,8 @@ std::string write_random_model(const RandomModelSpec& s, const std::string& path
     const float ws = 1.0f / std::sqrt(float(d));
     w.add_tensor("token_embd.weight", s.weight_type, {d, V}, random_tensor(s.weight_type, d, V, 1.0f, rng));
     w.add_tensor("output_norm.weight", tensor::DType::f32, {d}, norm_weights(d, rng));
-    if (!s.tied) w.add_tensor("output.weight", s.weight_type, {d, V}, random_tensor(s.weight_type, d, V, ws, rng));
+    const tensor::DType out_type = s.output_type.value_or(s.weight_type);
+    if (!s.tied) w.add_tensor("output.weight", out_type, {d, V}, random_tensor(out_type, d, V, ws, rng));
     const bool fused = a == "phi3";
     for (int il = 0; il < s.n_layer; ++il) {
         auto n = [&](const char* suffix) { return "blk." + std::to_string(il) + "." + suffix + ".weight"; };

@@ -2,6 +2,7 @@
 // our own GgufWriter, for tests that must not depend on ../shared.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "tensor/dtype.h"
@@ -19,6 +20,8 @@ struct RandomModelSpec {
     int n_ff = 96;
     int n_vocab = 300;                 // byte-level-ish SPM vocab of this size
     bool tied = false;
+    std::optional<tensor::DType> output_type;  // LM head type (default: weight_type)
+    int ctx_len = 512;
     uint64_t seed = 1;
 };
 
