@@ -138,7 +138,9 @@ int cmd_bench(int argc, char** argv) {
     const uint64_t bytes = (a == 0 && b == model->config().n_layer) ? model->weight_bytes() : model->span_weight_bytes(a, b);
     const std::string isa(tensor::isa_name(tensor::active_isa()));
     char desc[160];
-    std::snprintf(desc, sizeof desc, "%s %s%s", model->config().spec.arch.c_str(), model->config().name.c_str(),
+    const std::string& mname = model->config().name;
+    std::snprintf(desc, sizeof desc, "%s%s%s", model->config().spec.arch.c_str(),
+                  mname.empty() || mname == model->config().spec.arch ? "" : (" " + mname).c_str(),
                   (a == 0 && b == model->config().n_layer) ? "" : (" layers " + std::to_string(a) + ":" + std::to_string(b)).c_str());
     if (out == "json") {
         std::printf("[\n");
