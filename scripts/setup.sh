@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config python3
   libgtest-dev libgmock-dev libbenchmark-dev   # tests and microbenchmarks
   nlohmann-json3-dev                           # JSON in tests (reference files)
+  libsodium-dev libasio-dev                    # secure links (ISC) and networking (BSL)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,22 +9,16 @@
 
 namespace llmn::engine {
 
-KvCache::KvCache(int n_layers, int n_ctx, int k_dim, int v_dim)
-    : n_ctx_(n_ctx), k_dim_(k_dim), v_dim_(v_dim),
-      k_(size_t(n_layers) * n_ctx * k_dim), v_(size_t(n_layers) * n_ctx * v_dim) {}
-
-LayerSpan::LayerSpan(std::shared_ptr<const Model> model, int start, int end, int n_ctx)
-    : model_(std::move(model)), start_(start), end_(end),
-      cache_(std::max(0, end - start), n_ctx, model_->config().n_embd_k_gqa(), model_->config().n_embd_v_gqa()) {
+SpanWeights::SpanWeights(std::shared_ptr<const Model> model, int start, int end)
+    : model_(std::move(model)), start_(start), end_(end) {
     const model::ModelConfig& c = model_->config();
     if (start < 0 || end > c.n_layer || start >= end)
         throw ModelError(model_->path() + ": layer span [" + std::to_string(start) + ", " + std::to_string(end) +
                          ") is not inside [0, " + std::to_string(c.n_layer) + ")");
-    if (n_ctx <= 0) throw ModelError("context size must be > 0");
     for (int il = start; il < end; ++il) {
         layers_.push_back(model_->layer(il));
         const LayerWeights& w = layers_.back();
-        NormWeights n;
+        Norms n;
         read_f32_vector(*w.attn_norm, n.attn);
         read_f32_vector(*w.ffn_norm, n.ffn);
         if (w.q_norm) read_f32_vector(*w.q_norm, n.q);
@@ -41,14 +35,35 @@ LayerSpan::LayerSpan(std::shared_ptr<const Model> model, int start, int end, int
     if (const model::TensorInfo* ff = model_->rope_freqs()) read_f32_vector(*ff, rope_.freq_factors);
 }
 
-void LayerSpan::forward(float* hidden, int n_tokens, int pos0, tensor::ThreadPool& pool) {
-    const model::ModelConfig& c = model_->config();
-    if (n_tokens <= 0) return;
-    if (pos0 < 0 || pos0 > n_past_)
-        throw std::out_of_range("position " + std::to_string(pos0) + " skips past the cache (" + std::to_string(n_past_) + " positions)");
-    if (pos0 + n_tokens > cache_.n_ctx())
-        throw std::out_of_range("context full: " + std::to_string(pos0 + n_tokens) + " positions > n_ctx " + std::to_string(cache_.n_ctx()));
-    const int64_t n = n_tokens, d = c.n_embd, nq = c.n_embd_q(), nk = c.n_embd_k_gqa(), nv = c.n_embd_v_gqa();
+KvCache::KvCache(const SpanWeights& span, int n_ctx)
+    : n_ctx_(n_ctx), k_dim_(span.model().config().n_embd_k_gqa()), v_dim_(span.model().config().n_embd_v_gqa()) {
+    if (n_ctx <= 0) throw ModelError("context size must be > 0");
+    k_.resize(size_t(span.n_layers()) * n_ctx * k_dim_);
+    v_.resize(size_t(span.n_layers()) * n_ctx * v_dim_);
+}
+
+uint64_t KvCache::bytes_for(const SpanWeights& span, int n_ctx) {
+    const model::ModelConfig& c = span.model().config();
+    return uint64_t(span.n_layers()) * n_ctx * (c.n_embd_k_gqa() + c.n_embd_v_gqa()) * sizeof(uint16_t);
+}
+
+SpanRunner::SpanRunner(std::shared_ptr<const SpanWeights> weights) : w_(std::move(weights)) {}
+
+void SpanRunner::forward(float* hidden, const std::vector<SeqSlice>& slices, tensor::ThreadPool& pool) {
+    const model::ModelConfig& c = w_->model().config();
+    int64_t n = 0;
+    for (const SeqSlice& s : slices) {
+        if (!s.cache || s.n_tokens <= 0) throw std::invalid_argument("empty sequence slice");
+        if (s.pos0 < 0 || s.pos0 > s.cache->n_past())
+            throw std::out_of_range("position " + std::to_string(s.pos0) + " skips past the cache (" +
+                                    std::to_string(s.cache->n_past()) + " positions)");
+        if (s.pos0 + s.n_tokens > s.cache->n_ctx())
+            throw std::out_of_range("context full: " + std::to_string(s.pos0 + s.n_tokens) + " positions > n_ctx " +
+                                    std::to_string(s.cache->n_ctx()));
+        n += s.n_tokens;
+    }
+    if (n == 0) return;
+    const int64_t d = c.n_embd, nq = c.n_embd_q(), nk = c.n_embd_k_gqa(), nv = c.n_embd_v_gqa();
     const int64_t hd = c.n_embd_head_k, n_ff = c.n_ff;
     cur_.resize(n * d);
     q_.resize(n * nq);
@@ -56,11 +71,14 @@ void LayerSpan::forward(float* hidden, int n_tokens, int pos0, tensor::ThreadPoo
     v_.resize(n * nv);
     att_.resize(n * c.n_head * c.n_embd_head_v);
     out_.resize(n * d);
+    tok_slice_.resize(n);
+    tok_pos_.resize(n);
+    for (int64_t si = 0, t = 0; si < int64_t(slices.size()); ++si)
+        for (int i = 0; i < slices[si].n_tokens; ++i, ++t) tok_slice_[t] = int32_t(si), tok_pos_[t] = slices[si].pos0 + i;
 
-    for (int il = start_; il < end_; ++il) {
-        const LayerWeights& w = layers_[il - start_];
-        const NormWeights& nw = norms_[il - start_];
-        const int li = il - start_;
+    for (int li = 0; li < w_->n_layers(); ++li) {
+        const LayerWeights& w = w_->layer(li);
+        const SpanWeights::Norms& nw = w_->norms(li);
 
         rms_norm(hidden, nw.attn.data(), cur_.data(), n, d, c.norm_rms_eps);  // attn_norm [n, d]
         if (w.wqkv) {
@@ -83,14 +101,15 @@ void LayerSpan::forward(float* hidden, int n_tokens, int pos0, tensor::ThreadPoo
         if (!nw.q.empty()) rms_norm(q_.data(), nw.q.data(), q_.data(), n * c.n_head, hd, c.norm_rms_eps);     // q_norm per head
         if (!nw.k.empty()) rms_norm(k_.data(), nw.k.data(), k_.data(), n * c.n_head_kv, hd, c.norm_rms_eps);  // k_norm per head
         for (int64_t t = 0; t < n; ++t) {
-            rope(q_.data() + t * nq, c.n_head, int32_t(hd), pos0 + t, rope_);
-            rope(k_.data() + t * nk, c.n_head_kv, int32_t(hd), pos0 + t, rope_);
-            uint16_t* kc = cache_.k(li, int(pos0 + t));
-            uint16_t* vc = cache_.v(li, int(pos0 + t));
+            rope(q_.data() + t * nq, c.n_head, int32_t(hd), tok_pos_[t], w_->rope());
+            rope(k_.data() + t * nk, c.n_head_kv, int32_t(hd), tok_pos_[t], w_->rope());
+            KvCache& cache = *slices[tok_slice_[t]].cache;
+            uint16_t* kc = cache.k(li, tok_pos_[t]);
+            uint16_t* vc = cache.v(li, tok_pos_[t]);
             for (int64_t i = 0; i < nk; ++i) kc[i] = tensor::f32_to_fp16(k_[t * nk + i]);
             for (int64_t i = 0; i < nv; ++i) vc[i] = tensor::f32_to_fp16(v_[t * nv + i]);
         }
-        attention(li, n_tokens, pos0, pool);                  // [n, nq]
+        attention(li, slices, int(n), pool);                  // [n, n_head * head_dim_v]
         matmul(*w.wo, att_.data(), n, out_.data(), pool);     // attn_output [n, d]
         for (int64_t i = 0; i < n * d; ++i) hidden[i] += out_[i];
 
@@ -110,26 +129,26 @@ void LayerSpan::forward(float* hidden, int n_tokens, int pos0, tensor::ThreadPoo
         matmul(*w.ffn_down, ffn_b_.data(), n, out_.data(), pool);  // ffn_down [n, d]
         for (int64_t i = 0; i < n * d; ++i) hidden[i] += out_[i];
     }
-    n_past_ = pos0 + n_tokens;
+    for (const SeqSlice& s : slices) s.cache->set_n_past(s.pos0 + s.n_tokens);
 }
 
-void LayerSpan::attention(int li, int n_tokens, int pos0, tensor::ThreadPool& pool) {
-    const model::ModelConfig& c = model_->config();
-    const int64_t hd = c.n_embd_head_k, hdv = c.n_embd_head_v;
-    const int64_t nq = c.n_embd_q();
+void SpanRunner::attention(int li, const std::vector<SeqSlice>& slices, int n, tensor::ThreadPool& pool) {
+    const model::ModelConfig& c = w_->model().config();
+    const int64_t hd = c.n_embd_head_k, hdv = c.n_embd_head_v, nq = c.n_embd_q();
     const int group = c.n_head / c.n_head_kv;
     const float scale = 1.0f / std::sqrt(float(hd));
-    const int64_t items = int64_t(n_tokens) * c.n_head;
+    const int64_t items = int64_t(n) * c.n_head;
     pool.parallel_for(items, [&](int64_t b, int64_t e, int) {
         thread_local std::vector<float> scores, acc;
         for (int64_t it = b; it < e; ++it) {
             const int64_t t = it / c.n_head, h = it % c.n_head;
             const int64_t kvh = h / group;
-            const int n_kv = int(pos0 + t + 1);  // causal: positions 0..pos0+t
+            KvCache& cache = *slices[tok_slice_[t]].cache;
+            const int n_kv = tok_pos_[t] + 1;  // causal: positions 0..pos
             const float* qh = q_.data() + t * nq + h * hd;
             scores.resize(n_kv);
             for (int j = 0; j < n_kv; ++j) {
-                const uint16_t* kj = cache_.k(li, j) + kvh * hd;
+                const uint16_t* kj = cache.k(li, j) + kvh * hd;
                 float s = 0.0f;
                 for (int64_t i = 0; i < hd; ++i) s += qh[i] * tensor::fp16_to_f32(kj[i]);
                 scores[j] = s * scale;
@@ -137,13 +156,21 @@ void LayerSpan::attention(int li, int n_tokens, int pos0, tensor::ThreadPool& po
             softmax(scores.data(), n_kv);
             acc.assign(hdv, 0.0f);
             for (int j = 0; j < n_kv; ++j) {
-                const uint16_t* vj = cache_.v(li, j) + kvh * hdv;
+                const uint16_t* vj = cache.v(li, j) + kvh * hdv;
                 const float p = scores[j];
                 for (int64_t i = 0; i < hdv; ++i) acc[i] += p * tensor::fp16_to_f32(vj[i]);
             }
             std::copy(acc.begin(), acc.end(), att_.data() + (t * c.n_head + h) * hdv);
         }
     });
+}
+
+LayerSpan::LayerSpan(std::shared_ptr<const Model> model, int start, int end, int n_ctx)
+    : runner_(std::make_shared<const SpanWeights>(std::move(model), start, end)), cache_(runner_.weights(), n_ctx) {}
+
+void LayerSpan::forward(float* hidden, int n_tokens, int pos0, tensor::ThreadPool& pool) {
+    if (n_tokens <= 0) return;
+    runner_.forward(hidden, {SeqSlice{&cache_, pos0, n_tokens}}, pool);
 }
 
 }  // namespace llmn::engine

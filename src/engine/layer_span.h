@@ -1,6 +1,12 @@
 // The forward pass of a contiguous span of transformer layers [start, end) on
-// hidden states, with its own KV cache. This is the unit a network node serves:
-// it knows nothing of tokens, embeddings or the LM head.
+// hidden states. This is the unit a network node serves: it knows nothing of
+// tokens, embeddings or the LM head.
+//
+// SpanWeights holds the (shared, read-only) weights of a span; KvCache holds one
+// sequence's keys and values; SpanRunner runs a batch of tokens from several
+// sequences in one pass (matmuls over all tokens, attention per sequence), which
+// is how a node batches the decode steps of concurrent sessions. LayerSpan
+// bundles the three for one sequence.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -15,53 +21,91 @@ class ThreadPool;
 
 namespace llmn::engine {
 
-// K and V of every layer of a span for up to n_ctx positions, stored as f16
-// (as llama.cpp's default cache): [layer][pos][n_head_kv * head_dim].
-class KvCache {
-public:
-    KvCache(int n_layers, int n_ctx, int k_dim, int v_dim);
-    uint16_t* k(int layer, int pos) { return k_.data() + (size_t(layer) * n_ctx_ + pos) * k_dim_; }
-    uint16_t* v(int layer, int pos) { return v_.data() + (size_t(layer) * n_ctx_ + pos) * v_dim_; }
-    int n_ctx() const { return n_ctx_; }
-    uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
-
-private:
-    int n_ctx_, k_dim_, v_dim_;
-    std::vector<uint16_t> k_, v_;
-};
-
-class LayerSpan {
+class SpanWeights {
 public:
     // Resolves and checks the tensors of layers [start, end); throws ModelError.
-    LayerSpan(std::shared_ptr<const Model> model, int start, int end, int n_ctx);
+    SpanWeights(std::shared_ptr<const Model> model, int start, int end);
 
-    // Runs the span on hidden [n_tokens, n_embd] in place. The tokens sit at
-    // positions pos0 .. pos0 + n_tokens - 1; pos0 must be <= n_past() (a smaller
-    // pos0 rewinds the cache). Throws std::out_of_range past the context size.
-    void forward(float* hidden, int n_tokens, int pos0, tensor::ThreadPool& pool);
-
+    struct Norms {
+        std::vector<float> attn, ffn, q, k, bq, bk, bv;  // small vectors dequantized once
+    };
+    const Model& model() const { return *model_; }
     int start() const { return start_; }
     int end() const { return end_; }
-    int n_past() const { return n_past_; }
-    int n_ctx() const { return cache_.n_ctx(); }
-    void reset() { n_past_ = 0; }
-    const Model& model() const { return *model_; }
+    int n_layers() const { return end_ - start_; }
+    const LayerWeights& layer(int i) const { return layers_[i]; }  // i relative to start
+    const Norms& norms(int i) const { return norms_[i]; }
+    const RopeParams& rope() const { return rope_; }
 
 private:
-    void attention(int il, int n_tokens, int pos0, tensor::ThreadPool& pool);
-
     std::shared_ptr<const Model> model_;
     int start_, end_;
     std::vector<LayerWeights> layers_;
-    struct NormWeights {
-        std::vector<float> attn, ffn, q, k, bq, bk, bv;
-    };
-    std::vector<NormWeights> norms_;  // small vectors dequantized once
+    std::vector<Norms> norms_;
     RopeParams rope_;
-    KvCache cache_;
+};
+
+// K and V of every layer of a span for up to n_ctx positions of one sequence,
+// stored as f16 (as llama.cpp's default cache): [layer][pos][n_head_kv * head_dim].
+class KvCache {
+public:
+    KvCache(const SpanWeights& span, int n_ctx);
+    uint16_t* k(int layer, int pos) { return k_.data() + (size_t(layer) * n_ctx_ + pos) * k_dim_; }
+    uint16_t* v(int layer, int pos) { return v_.data() + (size_t(layer) * n_ctx_ + pos) * v_dim_; }
+    int n_ctx() const { return n_ctx_; }
+    int n_past() const { return n_past_; }
+    void set_n_past(int n) { n_past_ = n; }
+    uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+    static uint64_t bytes_for(const SpanWeights& span, int n_ctx);
+
+private:
+    int n_ctx_, k_dim_, v_dim_;
     int n_past_ = 0;
-    // Scratch, resized per call: shapes in comments use n = n_tokens.
+    std::vector<uint16_t> k_, v_;
+};
+
+// One sequence's share of a batch: n_tokens consecutive rows of the hidden
+// states at positions pos0 .. pos0 + n_tokens - 1 of `cache`.
+struct SeqSlice {
+    KvCache* cache = nullptr;
+    int pos0 = 0;
+    int n_tokens = 0;
+};
+
+class SpanRunner {
+public:
+    explicit SpanRunner(std::shared_ptr<const SpanWeights> weights);
+    // Runs the span on hidden [sum n_tokens, n_embd] in place, rows in slice
+    // order. Each slice's pos0 must be <= its cache's n_past (smaller rewinds).
+    // Throws std::out_of_range (before touching anything) when a slice does not
+    // fit its cache.
+    void forward(float* hidden, const std::vector<SeqSlice>& slices, tensor::ThreadPool& pool);
+    const SpanWeights& weights() const { return *w_; }
+
+private:
+    void attention(int li, const std::vector<SeqSlice>& slices, int n, tensor::ThreadPool& pool);
+
+    std::shared_ptr<const SpanWeights> w_;
+    // Scratch, resized per call (n = total tokens of the batch).
     std::vector<float> cur_, q_, k_, v_, qkv_, att_, ffn_a_, ffn_b_, out_;
+    std::vector<int32_t> tok_slice_, tok_pos_;  // per token: its slice and position
+};
+
+// One sequence through one span (a node's session, or the whole model locally).
+class LayerSpan {
+public:
+    LayerSpan(std::shared_ptr<const Model> model, int start, int end, int n_ctx);
+    // Runs n_tokens rows of hidden at positions pos0.. (pos0 <= n_past()).
+    void forward(float* hidden, int n_tokens, int pos0, tensor::ThreadPool& pool);
+    int start() const { return runner_.weights().start(); }
+    int end() const { return runner_.weights().end(); }
+    int n_past() const { return cache_.n_past(); }
+    int n_ctx() const { return cache_.n_ctx(); }
+    void reset() { cache_.set_n_past(0); }
+
+private:
+    SpanRunner runner_;
+    KvCache cache_;
 };
 
 }  // namespace llmn::engine

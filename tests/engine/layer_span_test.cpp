@@ -119,3 +119,62 @@ TEST(LayerSpan, ContextOverflowIsAnErrorNotACrash) {
 
 }  // namespace
 }  // namespace llmn::engine
+
+namespace llmn::engine {
+namespace {
+
+constexpr float kBatchedSessionsTol = 1e-4f;  // kernels may group tokens differently
+
+// Decode steps of several sessions batched into one forward pass give each
+// session what it would get alone: the property a node's batching relies on.
+TEST(SpanRunner, BatchedSessionsMatchSeparateRuns) {
+    testing::RandomModelSpec spec;
+    spec.arch = "qwen2";
+    spec.weight_type = tensor::DType::q8_0;
+    auto m = Model::load(testing::write_random_model(spec, testing::temp_path("batch.gguf")));
+    auto w = std::make_shared<const SpanWeights>(m, 1, 3);
+    tensor::ThreadPool pool(2);
+    const int d = m->config().n_embd;
+    std::vector<float> a(5 * d), b(2 * d);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(float(i) * 0.37f);
+    for (size_t i = 0; i < b.size(); ++i) b[i] = std::cos(float(i) * 0.11f);
+
+    SpanRunner alone(w), together(w);
+    KvCache ca(*w, 16), cb(*w, 16), ja(*w, 16), jb(*w, 16);
+    // Prefill each session separately first (different lengths), then one batched decode step.
+    std::vector<float> a_sep(a.begin(), a.begin() + 4 * d), b_sep(b.begin(), b.begin() + d);
+    alone.forward(a_sep.data(), {SeqSlice{&ca, 0, 4}}, pool);
+    alone.forward(b_sep.data(), {SeqSlice{&cb, 0, 1}}, pool);
+    std::vector<float> a_last(a.begin() + 4 * d, a.end()), b_last(b.begin() + d, b.end());
+    alone.forward(a_last.data(), {SeqSlice{&ca, 4, 1}}, pool);
+    alone.forward(b_last.data(), {SeqSlice{&cb, 1, 1}}, pool);
+
+    std::vector<float> a_pre(a.begin(), a.begin() + 4 * d), b_pre(b.begin(), b.begin() + d);
+    together.forward(a_pre.data(), {SeqSlice{&ja, 0, 4}}, pool);
+    together.forward(b_pre.data(), {SeqSlice{&jb, 0, 1}}, pool);
+    std::vector<float> both(a.begin() + 4 * d, a.end());
+    both.insert(both.end(), b.begin() + d, b.end());
+    together.forward(both.data(), {SeqSlice{&ja, 4, 1}, SeqSlice{&jb, 1, 1}}, pool);
+
+    for (int i = 0; i < d; ++i) {
+        ASSERT_NEAR(both[i], a_last[i], kBatchedSessionsTol) << i;
+        ASSERT_NEAR(both[d + i], b_last[i], kBatchedSessionsTol) << i;
+    }
+    EXPECT_EQ(ja.n_past(), 5);
+    EXPECT_EQ(jb.n_past(), 2);
+}
+
+TEST(SpanRunner, RejectsASliceThatDoesNotFitBeforeTouchingAnything) {
+    testing::RandomModelSpec spec;
+    auto m = Model::load(testing::write_random_model(spec, testing::temp_path("fit.gguf")));
+    auto w = std::make_shared<const SpanWeights>(m, 0, 2);
+    tensor::ThreadPool pool(1);
+    SpanRunner r(w);
+    KvCache ok(*w, 8), small(*w, 1);
+    std::vector<float> h(3 * m->config().n_embd, 0.5f);
+    EXPECT_THROW(r.forward(h.data(), {SeqSlice{&ok, 0, 1}, SeqSlice{&small, 0, 2}}, pool), std::out_of_range);
+    EXPECT_EQ(ok.n_past(), 0);
+}
+
+}  // namespace
+}  // namespace llmn::engine
