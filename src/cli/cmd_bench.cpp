@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <thread>
 
 #include "cli/commands.h"
+#include "client/remote_session.h"
 #include "engine/local_session.h"
 #include "tensor/kernels.h"
 #include "tensor/thread_pool.h"
@@ -42,12 +44,19 @@ uint64_t peak_rss_bytes() {
 // Runs `tokens` tokens either as one batch (prompt) or one at a time (generation).
 class Runner {
 public:
-    Runner(std::shared_ptr<const engine::Model> m, int a, int b, int n_ctx, tensor::ThreadPool& pool)
-        : m_(m), pool_(pool), span_only_(a != 0 || b != m->config().n_layer) {
+    Runner(std::shared_ptr<const engine::Model> m, int a, int b, int n_ctx, tensor::ThreadPool& pool,
+           const std::vector<std::string>& route = {})
+        : m_(m), pool_(pool), n_ctx_(n_ctx), route_(route), span_only_(a != 0 || b != m->config().n_layer) {
         if (span_only_) span_ = std::make_unique<engine::LayerSpan>(m, a, b, n_ctx);
-        else session_ = std::make_unique<engine::LocalSession>(m, engine::SessionConfig{n_ctx, 512}, pool);
+        else reset();
     }
-    void reset() { span_ ? span_->reset() : session_->reset(); }
+    // A fresh session (remote sessions are reopened, local ones rewound).
+    void reset() {
+        if (span_) return span_->reset();
+        session_.reset();
+        if (route_.empty()) session_ = std::make_unique<engine::LocalSession>(m_, engine::SessionConfig{n_ctx_, 512}, pool_);
+        else session_ = std::make_unique<client::RemoteSession>(m_, route_, client::RemoteConfig{n_ctx_}, pool_);
+    }
     void run(int n_tokens, bool one_at_a_time, std::mt19937& rng) {
         const int nv = m_->config().n_vocab, d = m_->config().n_embd;
         const int step = one_at_a_time ? 1 : n_tokens;
@@ -68,11 +77,33 @@ public:
 private:
     std::shared_ptr<const engine::Model> m_;
     tensor::ThreadPool& pool_;
+    int n_ctx_;
+    std::vector<std::string> route_;
     bool span_only_;
     std::unique_ptr<engine::LayerSpan> span_;
-    std::unique_ptr<engine::LocalSession> session_;
+    std::unique_ptr<engine::Session> session_;
     std::vector<float> hidden_, logits_;
 };
+
+// N client sessions generating n tokens each at once through the same route.
+void run_concurrent(std::shared_ptr<const engine::Model> m, const std::vector<std::string>& route, int sessions, int n, int n_ctx) {
+    std::vector<std::thread> threads;
+    std::vector<std::string> errors(sessions);
+    for (int i = 0; i < sessions; ++i)
+        threads.emplace_back([&, i] {
+            try {
+                tensor::ThreadPool pool(1);
+                Runner r(m, 0, m->config().n_layer, n_ctx, pool, route);
+                std::mt19937 rng{uint32_t(i)};
+                r.run(n, true, rng);
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        });
+    for (auto& t : threads) t.join();
+    for (const auto& e : errors)
+        if (!e.empty()) throw std::runtime_error(e);
+}
 
 std::pair<int, int> parse_layers(const std::string& s, int n_layer) {
     if (s.empty()) return {0, n_layer};
@@ -98,6 +129,8 @@ int cmd_bench(int argc, char** argv) {
                {{"-r", "--repetitions"}, true, "repetitions (default 3)"},
                {{"--layers"}, true, "run only layers a:b (a node's span)"},
                {{"-o", "--output"}, true, "md (default) or json"},
+               {{"--route"}, true, "run the layers on nodes host:port,... (client side of a swarm)"},
+               {{"--sessions"}, true, "concurrent sessions for the generation test (default 1; needs --route)"},
                {{"--help", "-h"}, false, "show this help"}});
     if (args.has("--help")) {
         std::printf("usage: llm-node bench -m MODEL [-p 64] [-n 32] [-t N] [-r 3] [--layers a:b] [-o md|json]\n%s", args.help().c_str());
@@ -113,7 +146,11 @@ int cmd_bench(int argc, char** argv) {
     const auto [a, b] = parse_layers(args.str("--layers"), model->config().n_layer);
     const int threads = thread_count(args);
     tensor::ThreadPool pool(threads);
-    Runner runner(model, a, b, std::max(n_prompt, n_gen) + 1, pool);
+    const std::vector<std::string> route = args.has("--route") ? client::parse_route(args.str("--route")) : std::vector<std::string>{};
+    const int sessions = int(args.integer("--sessions", 1));
+    if (sessions < 1 || (sessions > 1 && route.empty())) throw UsageError("--sessions N needs --route and N >= 1");
+    if (!route.empty() && args.has("--layers")) throw UsageError("--layers and --route do not mix");
+    Runner runner(model, a, b, std::max(n_prompt, n_gen) + 1, pool, route);
     std::mt19937 rng(42);
 
     std::vector<Result> results;
@@ -124,12 +161,17 @@ int cmd_bench(int argc, char** argv) {
         (gen ? r.n_gen : r.n_prompt) = n;
         runner.reset();
         runner.run(gen ? std::min(n, 4) : n, gen, rng);  // warm-up: pages the weights in
+        if (gen && sessions > 1) r.test += " x" + std::to_string(sessions) + " sessions (aggregate)";
         for (int i = 0; i < reps; ++i) {
             runner.reset();
             const auto t0 = std::chrono::steady_clock::now();
-            runner.run(n, gen, rng);
+            if (gen && sessions > 1) {
+                run_concurrent(model, route, sessions, n, std::max(n_prompt, n_gen) + 1);
+            } else {
+                runner.run(n, gen, rng);
+            }
             const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            r.ts.push_back(double(n) / s);
+            r.ts.push_back(double(n) * (gen ? sessions : 1) / s);
             std::fprintf(stderr, "%s rep %d: %.2f tok/s\n", r.test.c_str(), i + 1, r.ts.back());
         }
         results.push_back(r);

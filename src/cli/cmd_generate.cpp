@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "client/remote_session.h"
 #include "engine/local_session.h"
 #include "engine/sampler.h"
 #include "model/chat_template.h"
@@ -28,6 +29,8 @@ int cmd_generate(int argc, char** argv) {
                {{"--chat"}, false, "wrap the prompt in the model's chat template"},
                {{"--ignore-eos"}, false, "keep generating past end-of-generation tokens"},
                {{"--json"}, false, "one JSON object per token, then a summary line"},
+               {{"--route"}, true, "run the layers on nodes: host:port,host:port,... in layer order"},
+               {{"--wire-dtype"}, true, "hidden states on the wire: f16 (default) or f32"},
                {{"--help", "-h"}, false, "show this help"}});
     if (args.has("--help")) {
         std::printf("usage: llm-node generate -m MODEL (-p TEXT | -f FILE) [options]\n%s", args.help().c_str());
@@ -63,7 +66,18 @@ int cmd_generate(int argc, char** argv) {
     if (int64_t(ids.size()) >= scfg.n_ctx)
         throw std::runtime_error("prompt of " + std::to_string(ids.size()) + " tokens does not fit the context of " + std::to_string(scfg.n_ctx));
     tensor::ThreadPool pool(threads);
-    engine::LocalSession session(lm.model, scfg, pool);
+    std::unique_ptr<engine::Session> session_ptr;
+    if (args.has("--route")) {
+        client::RemoteConfig rc;
+        rc.n_ctx = scfg.n_ctx;
+        const std::string wd = args.str("--wire-dtype", "f16");
+        if (wd != "f16" && wd != "f32") throw UsageError("--wire-dtype must be f16 or f32");
+        rc.wire_f32 = wd == "f32";
+        session_ptr = std::make_unique<client::RemoteSession>(lm.model, client::parse_route(args.str("--route")), rc, pool);
+    } else {
+        session_ptr = std::make_unique<engine::LocalSession>(lm.model, scfg, pool);
+    }
+    engine::Session& session = *session_ptr;
     engine::Sampler sampler(sc);
     std::vector<int32_t> history = ids;
     std::vector<float> logits;

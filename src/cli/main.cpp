@@ -18,6 +18,7 @@ const char* kUsage =
     "  logits     print the top raw logits of a token sequence\n"
     "  perplexity score a text file (llama-perplexity's method)\n"
     "  bench      prompt and generation tokens/s and peak memory (llama-bench style)\n"
+    "  serve      serve a span of layers to the network (--layers a:b --listen HOST:PORT)\n"
     "\n"
     "run 'llm-node COMMAND --help' for the options of a command\n";
 
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
         if (cmd == "logits") return llmn::cli::cmd_logits(argc, argv);
         if (cmd == "perplexity") return llmn::cli::cmd_perplexity(argc, argv);
         if (cmd == "bench") return llmn::cli::cmd_bench(argc, argv);
+        if (cmd == "serve") return llmn::cli::cmd_serve(argc, argv);
         std::fprintf(stderr, "llm-node: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
         return 2;
     } catch (const llmn::cli::UsageError& e) {

@@ -178,3 +178,46 @@ TEST(SpanRunner, RejectsASliceThatDoesNotFitBeforeTouchingAnything) {
 
 }  // namespace
 }  // namespace llmn::engine
+
+namespace llmn::engine {
+namespace {
+
+// Prefills of different lengths from several sessions in one pass.
+TEST(SpanRunner, BatchedPrefillsOfDifferentLengthsMatchSeparateRuns) {
+    testing::RandomModelSpec spec;
+    spec.arch = "qwen3";
+    spec.n_layer = 6;
+    spec.weight_type = tensor::DType::q8_0;
+    auto m = Model::load(testing::write_random_model(spec, testing::temp_path("prefills.gguf")));
+    auto w = std::make_shared<const SpanWeights>(m, 0, 6);
+    tensor::ThreadPool pool(2);
+    const int d = m->config().n_embd;
+    const std::vector<int> lens = {3, 5, 2, 7};
+    std::vector<std::vector<float>> inputs;
+    for (size_t s = 0; s < lens.size(); ++s) {
+        std::vector<float> h(size_t(lens[s]) * d);
+        for (size_t i = 0; i < h.size(); ++i) h[i] = std::sin(float(i * (s + 2)) * 0.13f);
+        inputs.push_back(h);
+    }
+    SpanRunner runner(w);
+    std::vector<std::unique_ptr<KvCache>> sep, joint;
+    std::vector<float> all;
+    std::vector<SeqSlice> slices;
+    for (size_t s = 0; s < lens.size(); ++s) {
+        sep.push_back(std::make_unique<KvCache>(*w, 16));
+        joint.push_back(std::make_unique<KvCache>(*w, 16));
+        all.insert(all.end(), inputs[s].begin(), inputs[s].end());
+        slices.push_back({joint.back().get(), 0, lens[s]});
+    }
+    runner.forward(all.data(), slices, pool);
+    size_t off = 0;
+    for (size_t s = 0; s < lens.size(); ++s) {
+        std::vector<float> h = inputs[s];
+        runner.forward(h.data(), {SeqSlice{sep[s].get(), 0, lens[s]}}, pool);
+        for (size_t i = 0; i < h.size(); ++i) ASSERT_NEAR(all[off + i], h[i], kBatchedSessionsTol) << "session " << s << " index " << i;
+        off += h.size();
+    }
+}
+
+}  // namespace
+}  // namespace llmn::engine

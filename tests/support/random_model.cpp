@@ -42,7 +42,7 @@ std::string write_random_model(const RandomModelSpec& s, const std::string& path
     const int hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
     const int64_t d = s.n_embd, nq = int64_t(s.n_head) * hd, nkv = int64_t(s.n_head_kv) * hd;
     w.set_string("general.architecture", a);
-    w.set_string("general.name", "random-" + a);
+    w.set_string("general.name", "random-" + a + "-seed" + std::to_string(s.seed));
     w.set_u32(a + ".block_count", s.n_layer);
     w.set_u32(a + ".embedding_length", s.n_embd);
     w.set_u32(a + ".attention.head_count", s.n_head);

@@ -1,0 +1,73 @@
+// llm-node serve: run a node that serves one layer span of a model.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "cli/commands.h"
+#include "node/node.h"
+
+namespace llmn::cli {
+namespace {
+
+node::Node* g_node = nullptr;
+extern "C" void on_signal(int) {
+    if (g_node) g_node->stop();
+}
+
+}  // namespace
+
+int cmd_serve(int argc, char** argv) {
+    Args args(argc, argv, 2,
+              {{{"-m", "--model"}, true, "GGUF model file"},
+               {{"--layers"}, true, "span a:b to serve (default: all layers)"},
+               {{"--listen"}, true, "host:port (default 127.0.0.1:7001; port 0 picks one)"},
+               {{"--key"}, true, "identity key file (default ~/.cache/llm-node/node.key)"},
+               {{"-t", "--threads"}, true, "compute threads (default: all cores)"},
+               {{"--max-sessions"}, true, "concurrent sessions (default 64)"},
+               {{"--max-memory"}, true, "MiB of KV cache over all sessions (default 8192)"},
+               {{"--max-ctx"}, true, "positions per session (default 4096)"},
+               {{"--idle-timeout"}, true, "seconds before an idle session is dropped (default 300)"},
+               {{"--help", "-h"}, false, "show this help"}});
+    if (args.has("--help")) {
+        std::printf("usage: llm-node serve -m MODEL [--layers a:b] [--listen HOST:PORT] [options]\n%s", args.help().c_str());
+        return 0;
+    }
+    node::NodeConfig cfg;
+    cfg.model_path = args.str("-m");
+    if (cfg.model_path.empty()) throw UsageError("no model given (-m MODEL.gguf)");
+    if (args.has("--layers")) {
+        const std::string s = args.str("--layers");
+        const auto colon = s.find(':');
+        char* end = nullptr;
+        if (colon == std::string::npos) throw UsageError("--layers wants a:b, got '" + s + "'");
+        cfg.span_start = int(std::strtol(s.c_str(), &end, 10));
+        if (end != s.c_str() + colon) throw UsageError("--layers wants a:b, got '" + s + "'");
+        cfg.span_end = int(std::strtol(s.c_str() + colon + 1, &end, 10));
+        if (*end != '\0' || cfg.span_end <= cfg.span_start || cfg.span_start < 0) throw UsageError("--layers wants a:b with a < b, got '" + s + "'");
+    }
+    cfg.listen = args.str("--listen", "127.0.0.1:7001");
+    const char* home = std::getenv("HOME");
+    cfg.key_file = args.str("--key", std::string(home ? home : ".") + "/.cache/llm-node/node.key");
+    cfg.threads = thread_count(args);
+    cfg.max_sessions = int(args.integer("--max-sessions", cfg.max_sessions));
+    cfg.max_memory = uint64_t(args.integer("--max-memory", int64_t(cfg.max_memory >> 20))) << 20;
+    cfg.max_ctx = int(args.integer("--max-ctx", cfg.max_ctx));
+    cfg.idle_timeout = std::chrono::seconds(args.integer("--idle-timeout", cfg.idle_timeout.count()));
+    if (cfg.max_sessions <= 0 || cfg.max_ctx <= 0 || cfg.idle_timeout.count() <= 0) throw UsageError("limits must be > 0");
+
+    node::Node node(cfg);
+    g_node = &node;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    // One line on stdout so scripts (and tests) learn the bound port and the id.
+    std::printf("{\"listening\":\"%s\",\"node_id\":\"%s\"}\n", node.listen_address().c_str(), node.node_id().c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "[node] serving %s layers %d:%d on %s\n", cfg.model_path.c_str(), cfg.span_start,
+                 cfg.span_end == 0 ? -1 : cfg.span_end, node.listen_address().c_str());
+    node.run();
+    g_node = nullptr;
+    std::fprintf(stderr, "[node] stopped\n");
+    return 0;
+}
+
+}  // namespace llmn::cli

@@ -1,0 +1,262 @@
+#include "client/remote_session.h"
+
+#include <deque>
+#include <optional>
+#include <random>
+
+#include "engine/stages.h"
+#include "net/link.h"
+#include "net/wire_hidden.h"
+
+namespace llmn::client {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::string> parse_route(const std::string& route) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i <= route.size()) {
+        size_t j = route.find(',', i);
+        if (j == std::string::npos) j = route.size();
+        std::string hop = route.substr(i, j - i);
+        if (hop.empty()) throw std::invalid_argument("--route has an empty entry: '" + route + "'");
+        out.push_back(hop);
+        i = j + 1;
+    }
+    return out;
+}
+
+struct RemoteSession::Impl {
+    asio::io_context io{1};
+    net::Identity identity = net::Identity::generate();
+    std::shared_ptr<const engine::Model> model;
+    engine::EmbeddingStage embed;
+    engine::HeadStage head;
+    tensor::ThreadPool& pool;
+    RemoteConfig cfg;
+    struct Hop {
+        HopInfo info;
+        std::shared_ptr<net::Link> link;
+        uint64_t session_id = 0;
+        bool dead = false;
+        std::string why;
+    };
+    std::vector<Hop> hops;
+    std::deque<std::pair<size_t, net::Message>> inbox;
+    std::vector<HopInfo> hop_infos;
+    bool broken = false;
+
+    Impl(std::shared_ptr<const engine::Model> m, RemoteConfig c, tensor::ThreadPool& p)
+        : model(m), embed(m), head(m), pool(p), cfg(c) {}
+
+    std::string name(size_t i) const {
+        const Hop& h = hops[i];
+        std::string s = "hop " + std::to_string(i + 1) + " (" + h.info.address;
+        if (h.info.span_end > 0) s += ", layers " + std::to_string(h.info.span_start) + ":" + std::to_string(h.info.span_end);
+        return s + ")";
+    }
+
+    // Runs the io_context on this thread until `done()` or the deadline.
+    template <class Pred>
+    bool pump(Pred done, Clock::time_point deadline) {
+        while (!done()) {
+            if (io.stopped()) io.restart();
+            if (io.run_one_until(deadline) == 0 && Clock::now() >= deadline) return false;
+        }
+        return true;
+    }
+
+    template <class T>
+    T run_sync(asio::awaitable<T> a, std::chrono::milliseconds timeout, const std::string& what) {
+        std::optional<T> result;
+        std::exception_ptr err;
+        bool done = false;
+        asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
+            err = e;
+            if (!e) result = std::move(v);
+            done = true;
+        });
+        if (!pump([&] { return done; }, Clock::now() + timeout)) {
+            broken = true;
+            throw RemoteError(what + ": no answer within " + std::to_string(timeout.count()) + " ms");
+        }
+        if (err) {
+            try {
+                std::rethrow_exception(err);
+            } catch (const std::exception& e) {
+                throw RemoteError(what + ": " + e.what());
+            }
+        }
+        return std::move(*result);
+    }
+
+    void start_reader(size_t i) {
+        auto link = hops[i].link;
+        asio::co_spawn(io, [this, i, link]() -> asio::awaitable<void> {
+            try {
+                for (;;) inbox.emplace_back(i, co_await link->read());
+            } catch (const std::exception& e) {
+                hops[i].dead = true;
+                hops[i].why = e.what();
+            }
+        }, asio::detached);
+    }
+
+    void send(size_t i, net::Message m) {
+        auto link = hops[i].link;
+        run_sync<bool>([](std::shared_ptr<net::Link> l, net::Message msg) -> asio::awaitable<bool> {
+            co_await l->write(msg);
+            co_return true;
+        }(link, std::move(m)), cfg.connect_timeout, name(i));
+    }
+
+    // Waits for a message matching `want` from hop `from`; an ERROR for one of
+    // our sessions or a dead hop ends the wait with RemoteError naming the hop.
+    template <class Want>
+    net::Message wait_for(size_t from, Want want, std::chrono::milliseconds timeout, const std::string& what) {
+        std::optional<net::Message> got;
+        auto check = [&] {
+            for (size_t h = 0; h < hops.size(); ++h)
+                if (hops[h].dead) {
+                    broken = true;
+                    throw RemoteError(name(h) + " failed: " + hops[h].why);
+                }
+            while (!inbox.empty()) {
+                auto [h, m] = std::move(inbox.front());
+                inbox.pop_front();
+                if (auto* e = std::get_if<net::Error>(&m)) {
+                    broken = true;
+                    throw RemoteError(name(h) + " reported " + std::string(net::errc_name(net::Errc(e->code))) + ": " + e->text);
+                }
+                if (h == from && want(m)) {
+                    got = std::move(m);
+                    return true;
+                }
+            }
+            return false;
+        };
+        if (!pump(check, Clock::now() + timeout)) {
+            broken = true;
+            throw RemoteError(name(from) + ": no " + what + " within " + std::to_string(timeout.count()) + " ms (hop stalled?)");
+        }
+        return std::move(*got);
+    }
+};
+
+RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const std::vector<std::string>& route, RemoteConfig cfg,
+                             tensor::ThreadPool& pool)
+    : impl_(std::make_unique<Impl>(model, cfg, pool)), cfg_(cfg) {
+    Impl& m = *impl_;
+    net::ensure_sodium();
+    if (route.empty()) throw RemoteError("empty route");
+    const net::Key32 model_id = net::digest256(model->file().header_bytes());
+    const int n_layer = model->config().n_layer;
+    std::mt19937_64 rng(std::random_device{}());
+    for (const std::string& addr : route) {
+        Impl::Hop h;
+        h.info.address = addr;
+        m.hops.push_back(h);
+        const size_t i = m.hops.size() - 1;
+        m.hops[i].link = m.run_sync(net::Link::connect(addr, m.identity), cfg.connect_timeout, m.name(i));
+        net::Message first = m.run_sync(m.hops[i].link->read(cfg.connect_timeout), cfg.connect_timeout, m.name(i));
+        const auto* ni = std::get_if<net::NodeInfo>(&first);
+        if (!ni) throw RemoteError(m.name(i) + ": expected NODE_INFO first, got " + net::to_string(first));
+        Impl::Hop& hop = m.hops[i];
+        hop.info.node_id = m.hops[i].link ? net::to_hex(hop.link->peer_identity().data(), 32) : "";
+        hop.info.span_start = int(ni->span_start);
+        hop.info.span_end = int(ni->span_end);
+        if (ni->model_id != model_id)
+            throw RemoteError(m.name(i) + " serves another model (id " + net::to_hex(ni->model_id.data(), 8) + "..., ours " +
+                              net::to_hex(model_id.data(), 8) + "...)");
+        const int expect = i == 0 ? 0 : m.hops[i - 1].info.span_end;
+        if (hop.info.span_start != expect || hop.info.span_end <= hop.info.span_start || hop.info.span_end > n_layer)
+            throw RemoteError(m.name(i) + ": route does not cover the layers exactly once (expected a span starting at " +
+                              std::to_string(expect) + ")");
+        do hop.session_id = rng(); while (hop.session_id == 0);
+        m.start_reader(i);
+    }
+    if (m.hops.back().info.span_end != n_layer)
+        throw RemoteError("route ends at layer " + std::to_string(m.hops.back().info.span_end) + " of " + std::to_string(n_layer));
+    for (const auto& h : m.hops) m.hop_infos.push_back(h.info);
+    // Open from the last hop back, so each next hop knows the session first.
+    for (size_t k = m.hops.size(); k-- > 0;) {
+        net::OpenSession o;
+        o.session_id = m.hops[k].session_id;
+        o.model_id = model_id;
+        o.span_start = uint32_t(m.hops[k].info.span_start);
+        o.span_end = uint32_t(m.hops[k].info.span_end);
+        o.max_tokens = uint32_t(cfg.n_ctx);
+        o.wire_dtype = uint8_t(cfg.wire_f32 ? net::WireDType::f32 : net::WireDType::f16);
+        if (k + 1 < m.hops.size()) {
+            o.next_hop = m.hops[k + 1].info.address;
+            o.next_session_id = m.hops[k + 1].session_id;
+        }
+        if (k > 0) o.prev_hop = m.hops[k - 1].link->peer_identity();
+        m.send(k, o);
+        const uint64_t sid = o.session_id;
+        m.wait_for(k, [sid](const net::Message& msg) {
+            const auto* op = std::get_if<net::Opened>(&msg);
+            return op && op->session_id == sid;
+        }, cfg.connect_timeout, "OPENED");
+    }
+}
+
+RemoteSession::~RemoteSession() {
+    Impl& m = *impl_;
+    for (size_t i = 0; i < m.hops.size(); ++i) {
+        if (m.hops[i].dead || !m.hops[i].link || !m.hops[i].link->is_open()) continue;
+        try {
+            m.send(i, net::Close{m.hops[i].session_id});
+        } catch (...) {
+        }
+        m.hops[i].link->close(net::Errc::closed);
+    }
+    // Let the closes finish before the io_context goes.
+    m.io.restart();
+    m.io.run_for(std::chrono::milliseconds(50));
+}
+
+int RemoteSession::n_vocab() const { return impl_->model->config().n_vocab; }
+const std::vector<HopInfo>& RemoteSession::hops() const { return impl_->hop_infos; }
+
+void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all_positions) {
+    Impl& m = *impl_;
+    if (m.broken) throw RemoteError("the session failed earlier; open a new one");
+    const int n = int(ids.size());
+    const int64_t d = m.model->config().n_embd, nv = m.model->config().n_vocab;
+    if (n == 0) throw std::invalid_argument("eval of an empty token list");
+    if (n_past_ + n > cfg_.n_ctx)
+        throw std::out_of_range("context full: " + std::to_string(n_past_ + n) + " tokens > n_ctx " + std::to_string(cfg_.n_ctx));
+    logits.resize(all_positions ? size_t(n) * nv : size_t(nv));
+    const net::WireDType wire = cfg_.wire_f32 ? net::WireDType::f32 : net::WireDType::f16;
+    std::vector<float> hidden;
+    const size_t last = m.hops.size() - 1;
+    for (int b = 0; b < n; b += cfg_.n_batch) {
+        const int k = std::min(cfg_.n_batch, n - b);
+        hidden.resize(size_t(k) * d);
+        m.embed.embed(ids.data() + b, k, hidden.data());  // [k, d]
+        const uint32_t pos = uint32_t(n_past_);
+        m.send(0, net::Step{m.hops[0].session_id, pos, uint32_t(k), uint8_t(wire), net::pack_hidden(hidden.data(), hidden.size(), wire)});
+        const uint64_t sid = m.hops[last].session_id;
+        net::Message msg = m.wait_for(last, [sid, pos](const net::Message& r) {
+            const auto* res = std::get_if<net::Result>(&r);
+            return res && res->session_id == sid && res->pos == pos;
+        }, cfg_.step_timeout, "RESULT");
+        const auto& res = std::get<net::Result>(msg);
+        if (int(res.n_tokens) != k) throw RemoteError(m.name(last) + ": RESULT has " + std::to_string(res.n_tokens) + " tokens, sent " + std::to_string(k));
+        try {
+            net::unpack_hidden(res.hidden, res.dtype, hidden.size(), hidden.data());
+        } catch (const std::exception& e) {
+            m.broken = true;
+            throw RemoteError(m.name(last) + ": " + e.what());
+        }
+        n_past_ += k;
+        if (all_positions) {
+            m.head.logits(hidden.data(), k, logits.data() + size_t(b) * nv, m.pool);
+        } else if (b + k == n) {
+            m.head.logits(hidden.data() + size_t(k - 1) * d, 1, logits.data(), m.pool);
+        }
+    }
+}
+
+}  // namespace llmn::client

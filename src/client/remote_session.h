@@ -1,0 +1,72 @@
+// An inference session whose layers run on remote nodes along an explicit
+// route. The client holds only the tokenizer, token embeddings, final norm and
+// LM head; token ids never leave it. It checks that every hop serves the same
+// model id and that the hops' spans cover all layers exactly once, in order.
+//
+// The client keeps a secure link to every hop (to open and close sessions and
+// hear errors); activations flow hop to hop and the last hop returns the final
+// hidden states. A dead or misbehaving hop raises RemoteError naming the hop.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/session.h"
+
+namespace llmn::tensor {
+class ThreadPool;
+}
+
+namespace llmn::client {
+
+class RemoteError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct RemoteConfig {
+    int n_ctx = 2048;
+    int n_batch = 512;                          // tokens per STEP
+    bool wire_f32 = false;                      // f16 on the wire by default
+    std::chrono::milliseconds step_timeout{60000};
+    std::chrono::milliseconds connect_timeout{5000};
+};
+
+// One hop as the client learned it in the handshake.
+struct HopInfo {
+    std::string address;
+    std::string node_id;  // hex
+    int span_start = 0, span_end = 0;
+};
+
+class RemoteSession : public engine::Session {
+public:
+    // Connects to every hop of `route` ("host:port" each), checks model id and
+    // coverage, and opens a session on each. Throws RemoteError naming the hop.
+    RemoteSession(std::shared_ptr<const engine::Model> model, const std::vector<std::string>& route, RemoteConfig cfg,
+                  tensor::ThreadPool& pool);
+    ~RemoteSession();  // closes the sessions (best effort)
+
+    // Same contract as engine::LocalSession::eval.
+    void eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all_positions = false) override;
+
+    int n_past() const override { return n_past_; }
+    int n_ctx() const override { return cfg_.n_ctx; }
+    int n_vocab() const override;
+    const std::vector<HopInfo>& hops() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    RemoteConfig cfg_;
+    int n_past_ = 0;
+};
+
+// Splits "a:1,b:2" into addresses; throws std::invalid_argument on an empty entry.
+std::vector<std::string> parse_route(const std::string& route);
+
+}  // namespace llmn::client

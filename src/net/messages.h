@@ -1,0 +1,143 @@
+// Wire messages of protocol v1 (../shared/DESIGN.md): one struct per kind with a
+// single field visitor that serves encode, decode and to_string. Type ids are
+// frozen. Every count and length is bounded while decoding, before allocation.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "net/errc.h"
+
+namespace llmn::net {
+
+inline constexpr uint16_t kProtocolVersion = 1;
+
+enum class MsgType : uint8_t {
+    hello = 1, auth = 2, open_session = 3, step = 4, result = 5, close = 6, error = 7, ping = 8, pong = 9,
+    opened = 10, node_info = 11,
+};
+
+using Key32 = std::array<uint8_t, 32>;
+using Sig64 = std::array<uint8_t, 64>;
+
+// Element type of hidden states on the wire.
+enum class WireDType : uint8_t { f32 = 0, f16 = 1 };
+
+// Plaintext, first message each way: protocol version, long-term Ed25519
+// identity key, fresh X25519 (crypto_kx) key.
+struct Hello {
+    static constexpr MsgType type = MsgType::hello;
+    uint16_t version = kProtocolVersion;
+    Key32 identity{};
+    Key32 ephemeral{};
+    template <class V> void visit(V& v) { v(version); v(identity); v(ephemeral); }
+};
+
+// Plaintext, second message each way: signature by the identity key over the
+// transcript (label, version, dialer's and listener's ephemeral keys), and the
+// header of the sender's secretstream.
+struct Auth {
+    static constexpr MsgType type = MsgType::auth;
+    Sig64 signature{};
+    std::array<uint8_t, 24> stream_header{};
+    template <class V> void visit(V& v) { v(signature); v(stream_header); }
+};
+
+struct OpenSession {
+    static constexpr MsgType type = MsgType::open_session;
+    uint64_t session_id = 0;
+    Key32 model_id{};
+    uint32_t span_start = 0, span_end = 0;
+    uint32_t max_tokens = 0;        // KV cache positions to reserve
+    std::string next_hop;           // "host:port" of the next hop, empty on the last hop
+    uint64_t next_session_id = 0;   // session id on the next hop
+    uint8_t wire_dtype = uint8_t(WireDType::f16);
+    Key32 prev_hop{};               // identity allowed to send STEPs besides the owner (zeros: owner only)
+    template <class V> void visit(V& v) { v(session_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(next_hop); v(next_session_id); v(wire_dtype); v(prev_hop); }
+};
+
+// Hidden states [n_tokens, n_embd] for positions pos .. pos + n_tokens - 1.
+struct Step {
+    static constexpr MsgType type = MsgType::step;
+    uint64_t session_id = 0;
+    uint32_t pos = 0;
+    uint32_t n_tokens = 0;
+    uint8_t dtype = uint8_t(WireDType::f16);
+    std::vector<uint8_t> hidden;
+    template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(hidden); }
+};
+
+// The last hop's output for a step, sent back to the client.
+struct Result {
+    static constexpr MsgType type = MsgType::result;
+    uint64_t session_id = 0;
+    uint32_t pos = 0;
+    uint32_t n_tokens = 0;
+    uint8_t dtype = uint8_t(WireDType::f16);
+    std::vector<uint8_t> hidden;
+    template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(hidden); }
+};
+
+struct Close {
+    static constexpr MsgType type = MsgType::close;
+    uint64_t session_id = 0;
+    template <class V> void visit(V& v) { v(session_id); }
+};
+
+// session_id 0: about the link itself.
+struct Error {
+    static constexpr MsgType type = MsgType::error;
+    uint64_t session_id = 0;
+    uint16_t code = 0;  // Errc
+    std::string text;
+    template <class V> void visit(V& v) { v(session_id); v(code); v(text); }
+};
+
+struct Ping {
+    static constexpr MsgType type = MsgType::ping;
+    uint64_t nonce = 0;
+    template <class V> void visit(V& v) { v(nonce); }
+};
+
+struct Pong {
+    static constexpr MsgType type = MsgType::pong;
+    uint64_t nonce = 0;
+    template <class V> void visit(V& v) { v(nonce); }
+};
+
+// A node's reply to OPEN_SESSION once the session (and its next-hop link) is ready.
+struct Opened {
+    static constexpr MsgType type = MsgType::opened;
+    uint64_t session_id = 0;
+    uint32_t n_ctx = 0;
+    template <class V> void visit(V& v) { v(session_id); v(n_ctx); }
+};
+
+// What a node serves; the listener sends it as the first sealed frame of a link.
+struct NodeInfo {
+    static constexpr MsgType type = MsgType::node_info;
+    Key32 model_id{};
+    uint32_t n_layer = 0;           // layers of the whole model
+    uint32_t span_start = 0, span_end = 0;
+    uint32_t free_sessions = 0;
+    std::string version;            // software version
+    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); }
+};
+
+using Message = std::variant<Hello, Auth, OpenSession, Step, Result, Close, Error, Ping, Pong, Opened, NodeInfo>;
+
+struct DecodeLimits {
+    uint32_t max_string = 1024;          // next_hop, error text
+    uint32_t max_bytes = 64u << 20;      // hidden-state payload
+};
+
+// [u8 type | fields, little-endian; strings and byte vectors as u32 length + bytes].
+std::vector<uint8_t> encode(const Message& m);
+// Throws NetError(bad_message / truncated) for anything malformed, including trailing bytes.
+Message decode(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
+MsgType type_of(const Message& m);
+std::string to_string(const Message& m);  // one line, for logs (byte vectors as sizes)
+
+}  // namespace llmn::net

@@ -1,0 +1,92 @@
+#include "node/compute_queue.h"
+
+#include <unordered_set>
+
+#include "tensor/thread_pool.h"
+
+namespace llmn::node {
+
+ComputeQueue::ComputeQueue(std::shared_ptr<const engine::SpanWeights> weights, int threads,
+                           std::function<void(ComputeDone)> on_done, int max_batch_tokens)
+    : weights_(std::move(weights)), on_done_(std::move(on_done)), threads_(threads), max_batch_tokens_(max_batch_tokens) {
+    thread_ = std::thread([this] { loop(); });
+}
+
+ComputeQueue::~ComputeQueue() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void ComputeQueue::push(ComputeJob job) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+}
+
+void ComputeQueue::loop() {
+    tensor::ThreadPool pool(threads_);
+    engine::SpanRunner runner(weights_);
+    const int d = weights_->model().config().n_embd;
+    std::vector<float> hidden;
+    for (;;) {
+        std::vector<ComputeJob> batch;
+        {
+            std::unique_lock<std::mutex> lock(mu_);
+            cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+            if (stop_) return;
+            // Take ready jobs in order: one per session (its next step depends on
+            // this one), up to the token budget; the first job always goes.
+            std::unordered_set<const engine::KvCache*> seen;
+            int tokens = 0;
+            for (auto it = queue_.begin(); it != queue_.end();) {
+                if (seen.count(it->cache.get()) || (!batch.empty() && tokens + it->n_tokens > max_batch_tokens_)) {
+                    ++it;
+                    continue;
+                }
+                seen.insert(it->cache.get());
+                tokens += it->n_tokens;
+                batch.push_back(std::move(*it));
+                it = queue_.erase(it);
+            }
+        }
+        // Steps that cannot run fail alone, so the rest of the batch still runs.
+        std::vector<engine::SeqSlice> slices;
+        std::vector<ComputeJob*> ok;
+        for (ComputeJob& j : batch) {
+            if (j.pos < 0 || j.pos > j.cache->n_past() || j.pos + j.n_tokens > j.cache->n_ctx()) {
+                on_done_(ComputeDone{j.session_id, j.pos, j.n_tokens, {},
+                                     "step at position " + std::to_string(j.pos) + " of " + std::to_string(j.n_tokens) +
+                                         " tokens does not fit the session (" + std::to_string(j.cache->n_past()) + " past, n_ctx " +
+                                         std::to_string(j.cache->n_ctx()) + ")"});
+                continue;
+            }
+            slices.push_back({j.cache.get(), j.pos, j.n_tokens});
+            ok.push_back(&j);
+        }
+        if (ok.empty()) continue;
+        hidden.clear();
+        for (ComputeJob* j : ok) hidden.insert(hidden.end(), j->hidden.begin(), j->hidden.end());
+        try {
+            runner.forward(hidden.data(), slices, pool);
+        } catch (const std::exception& e) {
+            for (ComputeJob* j : ok) on_done_(ComputeDone{j->session_id, j->pos, j->n_tokens, {}, e.what()});
+            continue;
+        }
+        ++batches_;
+        size_t off = 0;
+        for (ComputeJob* j : ok) {
+            const size_t n = size_t(j->n_tokens) * d;
+            tokens_ += j->n_tokens;
+            on_done_(ComputeDone{j->session_id, j->pos, j->n_tokens, std::vector<float>(hidden.begin() + off, hidden.begin() + off + n), {}});
+            off += n;
+        }
+    }
+}
+
+}  // namespace llmn::node

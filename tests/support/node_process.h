@@ -1,0 +1,106 @@
+// A real `llm-node serve` process on 127.0.0.1 (port 0), for multi-node tests.
+// The constructor waits (bounded) for the node's first stdout line, which names
+// the bound address; the destructor stops it (SIGTERM, then SIGKILL) and reaps it.
+// stderr goes to a log file under the test temp folder.
+#pragma once
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/test_support.h"
+
+extern char** environ;
+
+namespace llmn::testing {
+
+class NodeProcess {
+public:
+    NodeProcess(const std::string& model, const std::string& layers, std::vector<std::string> extra = {}, int threads = 1) {
+        static int counter = 0;
+        log_ = temp_path("node-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + ".log");
+        std::vector<std::string> argv = {llm_node_binary(), "serve", "-m", model, "--layers", layers, "--listen", "127.0.0.1:0",
+                                         "--key", log_ + ".key", "-t", std::to_string(threads)};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        int out[2];
+        if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        posix_spawn_file_actions_addopen(&fa, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        std::vector<char*> cargv;
+        for (auto& a : argv) cargv.push_back(a.data());
+        cargv.push_back(nullptr);
+        const int rc = posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(out[1]);
+        if (rc != 0) {
+            close(out[0]);
+            throw std::runtime_error("cannot start " + argv[0]);
+        }
+        // First line: {"listening":"127.0.0.1:PORT",...}; bounded wait.
+        std::string line;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+            pollfd p{out[0], POLLIN, 0};
+            if (poll(&p, 1, 200) > 0) {
+                char buf[512];
+                const ssize_t n = read(out[0], buf, sizeof buf);
+                if (n <= 0) break;
+                line.append(buf, size_t(n));
+            }
+        }
+        close(out[0]);
+        const auto key = line.find("\"listening\":\"");
+        if (key == std::string::npos) {
+            stop();
+            throw std::runtime_error("node did not start: " + read_file(log_));
+        }
+        const auto start = key + 13;
+        address_ = line.substr(start, line.find('"', start) - start);
+    }
+    ~NodeProcess() { stop(); }
+    NodeProcess(const NodeProcess&) = delete;
+    NodeProcess& operator=(const NodeProcess&) = delete;
+
+    const std::string& address() const { return address_; }
+    pid_t pid() const { return pid_; }
+    std::string log() const { return read_file(log_); }
+    bool alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+    void kill_now() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+            pid_ = -1;
+        }
+    }
+    void stop() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGTERM);
+        for (int i = 0; i < 50; ++i) {
+            if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+                pid_ = -1;
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        kill_now();
+    }
+
+private:
+    pid_t pid_ = -1;
+    std::string address_;
+    std::string log_;
+};
+
+}  // namespace llmn::testing
