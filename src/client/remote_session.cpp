@@ -168,10 +168,13 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
         if (ni->model_id != model_id)
             throw RemoteError(m.name(i) + " serves another model (id " + net::to_hex(ni->model_id.data(), 8) + "..., ours " +
                               net::to_hex(model_id.data(), 8) + "...)");
+        // Each hop runs from where the previous one stopped to the end of its span
+        // (a node serves any sub-span of its own, so overlapping spans chain too).
         const int expect = i == 0 ? 0 : m.hops[i - 1].info.span_end;
-        if (hop.info.span_start != expect || hop.info.span_end <= hop.info.span_start || hop.info.span_end > n_layer)
-            throw RemoteError(m.name(i) + ": route does not cover the layers exactly once (expected a span starting at " +
-                              std::to_string(expect) + ")");
+        if (hop.info.span_start > expect || hop.info.span_end <= expect || hop.info.span_end > n_layer)
+            throw RemoteError(m.name(i) + " serves layers " + std::to_string(hop.info.span_start) + ":" +
+                              std::to_string(hop.info.span_end) + ": the route does not continue at layer " + std::to_string(expect));
+        hop.info.span_start = expect;
         do hop.session_id = rng(); while (hop.session_id == 0);
         m.start_reader(i);
     }

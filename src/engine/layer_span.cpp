@@ -35,25 +35,32 @@ SpanWeights::SpanWeights(std::shared_ptr<const Model> model, int start, int end)
     if (const model::TensorInfo* ff = model_->rope_freqs()) read_f32_vector(*ff, rope_.freq_factors);
 }
 
-KvCache::KvCache(const SpanWeights& span, int n_ctx)
-    : n_ctx_(n_ctx), k_dim_(span.model().config().n_embd_k_gqa()), v_dim_(span.model().config().n_embd_v_gqa()) {
+KvCache::KvCache(const SpanWeights& span, int n_ctx, int n_layers)
+    : n_ctx_(n_ctx), k_dim_(span.model().config().n_embd_k_gqa()), v_dim_(span.model().config().n_embd_v_gqa()),
+      n_layers_(n_layers < 0 ? span.n_layers() : n_layers) {
     if (n_ctx <= 0) throw ModelError("context size must be > 0");
-    k_.resize(size_t(span.n_layers()) * n_ctx * k_dim_);
-    v_.resize(size_t(span.n_layers()) * n_ctx * v_dim_);
+    if (n_layers_ <= 0 || n_layers_ > span.n_layers()) throw ModelError("KV cache for " + std::to_string(n_layers_) + " layers of a " + std::to_string(span.n_layers()) + "-layer span");
+    k_.resize(size_t(n_layers_) * n_ctx * k_dim_);
+    v_.resize(size_t(n_layers_) * n_ctx * v_dim_);
 }
 
-uint64_t KvCache::bytes_for(const SpanWeights& span, int n_ctx) {
+uint64_t KvCache::bytes_for(const SpanWeights& span, int n_ctx, int n_layers) {
     const model::ModelConfig& c = span.model().config();
-    return uint64_t(span.n_layers()) * n_ctx * (c.n_embd_k_gqa() + c.n_embd_v_gqa()) * sizeof(uint16_t);
+    const int layers = n_layers < 0 ? span.n_layers() : n_layers;
+    return uint64_t(layers) * n_ctx * (c.n_embd_k_gqa() + c.n_embd_v_gqa()) * sizeof(uint16_t);
 }
 
 SpanRunner::SpanRunner(std::shared_ptr<const SpanWeights> weights) : w_(std::move(weights)) {}
 
-void SpanRunner::forward(float* hidden, const std::vector<SeqSlice>& slices, tensor::ThreadPool& pool) {
+void SpanRunner::forward(float* hidden, const std::vector<SeqSlice>& slices, tensor::ThreadPool& pool, int first, int last) {
     const model::ModelConfig& c = w_->model().config();
+    if (last < 0) last = w_->n_layers();
+    if (first < 0 || first >= last || last > w_->n_layers())
+        throw std::out_of_range("sub-span [" + std::to_string(first) + ", " + std::to_string(last) + ") outside the span");
     int64_t n = 0;
     for (const SeqSlice& s : slices) {
         if (!s.cache || s.n_tokens <= 0) throw std::invalid_argument("empty sequence slice");
+        if (s.cache->n_layers() != last - first) throw std::invalid_argument("KV cache holds another number of layers");
         if (s.pos0 < 0 || s.pos0 > s.cache->n_past())
             throw std::out_of_range("position " + std::to_string(s.pos0) + " skips past the cache (" +
                                     std::to_string(s.cache->n_past()) + " positions)");
@@ -76,7 +83,8 @@ void SpanRunner::forward(float* hidden, const std::vector<SeqSlice>& slices, ten
     for (int64_t si = 0, t = 0; si < int64_t(slices.size()); ++si)
         for (int i = 0; i < slices[si].n_tokens; ++i, ++t) tok_slice_[t] = int32_t(si), tok_pos_[t] = slices[si].pos0 + i;
 
-    for (int li = 0; li < w_->n_layers(); ++li) {
+    for (int li = first; li < last; ++li) {
+        const int cl = li - first;  // layer index inside the caches
         const LayerWeights& w = w_->layer(li);
         const SpanWeights::Norms& nw = w_->norms(li);
 
@@ -104,12 +112,12 @@ void SpanRunner::forward(float* hidden, const std::vector<SeqSlice>& slices, ten
             rope(q_.data() + t * nq, c.n_head, int32_t(hd), tok_pos_[t], w_->rope());
             rope(k_.data() + t * nk, c.n_head_kv, int32_t(hd), tok_pos_[t], w_->rope());
             KvCache& cache = *slices[tok_slice_[t]].cache;
-            uint16_t* kc = cache.k(li, tok_pos_[t]);
-            uint16_t* vc = cache.v(li, tok_pos_[t]);
+            uint16_t* kc = cache.k(cl, tok_pos_[t]);
+            uint16_t* vc = cache.v(cl, tok_pos_[t]);
             for (int64_t i = 0; i < nk; ++i) kc[i] = tensor::f32_to_fp16(k_[t * nk + i]);
             for (int64_t i = 0; i < nv; ++i) vc[i] = tensor::f32_to_fp16(v_[t * nv + i]);
         }
-        attention(li, slices, int(n), pool);                  // [n, n_head * head_dim_v]
+        attention(li, cl, slices, int(n), pool);              // [n, n_head * head_dim_v]
         matmul(*w.wo, att_.data(), n, out_.data(), pool);     // attn_output [n, d]
         for (int64_t i = 0; i < n * d; ++i) hidden[i] += out_[i];
 
@@ -132,7 +140,7 @@ void SpanRunner::forward(float* hidden, const std::vector<SeqSlice>& slices, ten
     for (const SeqSlice& s : slices) s.cache->set_n_past(s.pos0 + s.n_tokens);
 }
 
-void SpanRunner::attention(int li, const std::vector<SeqSlice>& slices, int n, tensor::ThreadPool& pool) {
+void SpanRunner::attention(int li, int cl, const std::vector<SeqSlice>& slices, int n, tensor::ThreadPool& pool) {
     const model::ModelConfig& c = w_->model().config();
     const int64_t hd = c.n_embd_head_k, hdv = c.n_embd_head_v, nq = c.n_embd_q();
     const int group = c.n_head / c.n_head_kv;
@@ -148,7 +156,7 @@ void SpanRunner::attention(int li, const std::vector<SeqSlice>& slices, int n, t
             const float* qh = q_.data() + t * nq + h * hd;
             scores.resize(n_kv);
             for (int j = 0; j < n_kv; ++j) {
-                const uint16_t* kj = cache.k(li, j) + kvh * hd;
+                const uint16_t* kj = cache.k(cl, j) + kvh * hd;
                 float s = 0.0f;
                 for (int64_t i = 0; i < hd; ++i) s += qh[i] * tensor::fp16_to_f32(kj[i]);
                 scores[j] = s * scale;
@@ -156,7 +164,7 @@ void SpanRunner::attention(int li, const std::vector<SeqSlice>& slices, int n, t
             softmax(scores.data(), n_kv);
             acc.assign(hdv, 0.0f);
             for (int j = 0; j < n_kv; ++j) {
-                const uint16_t* vj = cache.v(li, j) + kvh * hdv;
+                const uint16_t* vj = cache.v(cl, j) + kvh * hdv;
                 const float p = scores[j];
                 for (int64_t i = 0; i < hdv; ++i) acc[i] += p * tensor::fp16_to_f32(vj[i]);
             }

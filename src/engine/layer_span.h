@@ -49,17 +49,19 @@ private:
 // stored as f16 (as llama.cpp's default cache): [layer][pos][n_head_kv * head_dim].
 class KvCache {
 public:
-    KvCache(const SpanWeights& span, int n_ctx);
+    // For all layers of `span`, or for n_layers of them (a sub-span a session uses).
+    KvCache(const SpanWeights& span, int n_ctx, int n_layers = -1);
     uint16_t* k(int layer, int pos) { return k_.data() + (size_t(layer) * n_ctx_ + pos) * k_dim_; }
     uint16_t* v(int layer, int pos) { return v_.data() + (size_t(layer) * n_ctx_ + pos) * v_dim_; }
     int n_ctx() const { return n_ctx_; }
+    int n_layers() const { return n_layers_; }
     int n_past() const { return n_past_; }
     void set_n_past(int n) { n_past_ = n; }
     uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
-    static uint64_t bytes_for(const SpanWeights& span, int n_ctx);
+    static uint64_t bytes_for(const SpanWeights& span, int n_ctx, int n_layers = -1);
 
 private:
-    int n_ctx_, k_dim_, v_dim_;
+    int n_ctx_, k_dim_, v_dim_, n_layers_;
     int n_past_ = 0;
     std::vector<uint16_t> k_, v_;
 };
@@ -78,12 +80,13 @@ public:
     // Runs the span on hidden [sum n_tokens, n_embd] in place, rows in slice
     // order. Each slice's pos0 must be <= its cache's n_past (smaller rewinds).
     // Throws std::out_of_range (before touching anything) when a slice does not
-    // fit its cache.
-    void forward(float* hidden, const std::vector<SeqSlice>& slices, tensor::ThreadPool& pool);
+    // fit its cache. [first, last) selects a sub-span (indices relative to the
+    // span's start; last -1 = the end); every slice's cache must hold those layers.
+    void forward(float* hidden, const std::vector<SeqSlice>& slices, tensor::ThreadPool& pool, int first = 0, int last = -1);
     const SpanWeights& weights() const { return *w_; }
 
 private:
-    void attention(int li, const std::vector<SeqSlice>& slices, int n, tensor::ThreadPool& pool);
+    void attention(int li, int cache_layer, const std::vector<SeqSlice>& slices, int n, tensor::ThreadPool& pool);
 
     std::shared_ptr<const SpanWeights> w_;
     // Scratch, resized per call (n = total tokens of the batch).

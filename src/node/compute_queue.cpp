@@ -45,7 +45,9 @@ void ComputeQueue::loop() {
             std::unordered_set<const engine::KvCache*> seen;
             int tokens = 0;
             for (auto it = queue_.begin(); it != queue_.end();) {
-                if (seen.count(it->cache.get()) || (!batch.empty() && tokens + it->n_tokens > max_batch_tokens_)) {
+                // One pass runs one sub-span: only sessions over the same layers share it.
+                const bool other_layers = !batch.empty() && (it->first != batch[0].first || it->last != batch[0].last);
+                if (other_layers || seen.count(it->cache.get()) || (!batch.empty() && tokens + it->n_tokens > max_batch_tokens_)) {
                     ++it;
                     continue;
                 }
@@ -73,7 +75,7 @@ void ComputeQueue::loop() {
         hidden.clear();
         for (ComputeJob* j : ok) hidden.insert(hidden.end(), j->hidden.begin(), j->hidden.end());
         try {
-            runner.forward(hidden.data(), slices, pool);
+            runner.forward(hidden.data(), slices, pool, ok[0]->first, ok[0]->last);
         } catch (const std::exception& e) {
             for (ComputeJob* j : ok) on_done_(ComputeDone{j->session_id, j->pos, j->n_tokens, {}, e.what()});
             continue;

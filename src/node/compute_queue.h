@@ -22,6 +22,7 @@ struct ComputeJob {
     std::shared_ptr<engine::KvCache> cache;
     int pos = 0;
     int n_tokens = 0;
+    int first = 0, last = -1;   // sub-span of the node's span (relative), -1 = its end
     std::vector<float> hidden;  // [n_tokens, n_embd]
 };
 

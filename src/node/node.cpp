@@ -50,6 +50,7 @@ struct Node::Impl {
         std::string next_addr;
         uint64_t next_session_id = 0;
         net::WireDType wire = net::WireDType::f16;
+        int first = 0, last = 0;  // the session's layers, relative to the node's span
         Clock::time_point last_active;
     };
     std::unordered_map<uint64_t, Session> sessions;
@@ -105,13 +106,15 @@ struct Node::Impl {
     awaitable<void> on_open(const std::shared_ptr<net::Link>& link, const net::OpenSession& o) {
         auto fail = [&](net::Errc c, const std::string& t) { send_error(link, o.session_id, c, t); };
         if (o.model_id != model_id) co_return fail(net::Errc::wrong_model, "this node serves model " + net::to_hex(model_id.data(), 8) + "...");
-        if (int(o.span_start) != cfg.span_start || int(o.span_end) != cfg.span_end)
+        // Any sub-span of ours: routes over nodes with overlapping spans use part of one.
+        if (int(o.span_start) < cfg.span_start || int(o.span_end) > cfg.span_end || o.span_start >= o.span_end)
             co_return fail(net::Errc::bad_span, "this node serves layers " + std::to_string(cfg.span_start) + ":" + std::to_string(cfg.span_end));
         if (o.session_id == 0 || sessions.count(o.session_id)) co_return fail(net::Errc::bad_message, "session id in use");
         if (o.max_tokens == 0 || int64_t(o.max_tokens) > cfg.max_ctx)
             co_return fail(net::Errc::overloaded, "max_tokens must be 1.." + std::to_string(cfg.max_ctx));
         if (o.wire_dtype > uint8_t(net::WireDType::f16)) co_return fail(net::Errc::bad_message, "unknown wire dtype");
-        const uint64_t need = engine::KvCache::bytes_for(*weights, int(o.max_tokens));
+        const int first = int(o.span_start) - cfg.span_start, last = int(o.span_end) - cfg.span_start;
+        const uint64_t need = engine::KvCache::bytes_for(*weights, int(o.max_tokens), last - first);
         if (int(sessions.size()) >= cfg.max_sessions) co_return fail(net::Errc::overloaded, "session limit reached");
         if (kv_bytes + need > cfg.max_memory) co_return fail(net::Errc::overloaded, "memory limit reached");
         Session s;
@@ -129,7 +132,9 @@ struct Node::Impl {
             s.next_addr = o.next_hop;
             s.next_session_id = o.next_session_id;
         }
-        s.cache = std::make_shared<engine::KvCache>(*weights, int(o.max_tokens));
+        s.first = first;
+        s.last = last;
+        s.cache = std::make_shared<engine::KvCache>(*weights, int(o.max_tokens), last - first);
         kv_bytes += s.cache->bytes();
         const uint64_t sid = s.id;
         sessions.emplace(sid, std::move(s));
@@ -154,6 +159,8 @@ struct Node::Impl {
         job.cache = s.cache;
         job.pos = int(st.pos);
         job.n_tokens = int(st.n_tokens);
+        job.first = s.first;
+        job.last = s.last;
         job.hidden.resize(size_t(st.n_tokens) * d);
         try {
             net::unpack_hidden(st.hidden, st.dtype, job.hidden.size(), job.hidden.data());

@@ -135,6 +135,19 @@ TEST(PipelineErrors, ARouteWithAGapOrOverlapIsRefused) {
                  RemoteError);
 }
 
+TEST(Pipeline, OverlappingSpansChainByUsingPartOfANode) {
+    const std::string model = make_model("llama");
+    NodeProcess a(model, "0:4"), b(model, "2:6");  // overlap on layers 2..3
+    tensor::ThreadPool pool(1);
+    RemoteConfig rc;
+    rc.n_ctx = 64;
+    rc.wire_f32 = true;
+    RemoteSession s(engine::Model::load(model), {a.address(), b.address()}, rc, pool);
+    ASSERT_EQ(s.hops().size(), 2u);
+    EXPECT_EQ(s.hops()[1].span_start, 4);  // b runs only 4:6
+    EXPECT_EQ(greedy(s, {1, 4, 9, 16}, 8), local_greedy(model, {1, 4, 9, 16}, 8));
+}
+
 TEST(PipelineErrors, ADeadHopIsNamedAndTheOtherNodesKeepServing) {
     const std::string model = make_model("llama");
     ThreeNodes nodes(model);
