@@ -67,7 +67,7 @@ struct RemoteSession::Impl {
     }
 
     template <class T>
-    T run_sync(asio::awaitable<T> a, std::chrono::milliseconds timeout, const std::string& what) {
+    T run_sync(asio::awaitable<T> a, std::chrono::milliseconds timeout, const std::string& what, const std::string& hop = "") {
         std::optional<T> result;
         std::exception_ptr err;
         bool done = false;
@@ -78,13 +78,13 @@ struct RemoteSession::Impl {
         });
         if (!pump([&] { return done; }, Clock::now() + timeout)) {
             broken = true;
-            throw RemoteError(what + ": no answer within " + std::to_string(timeout.count()) + " ms");
+            throw RemoteError(what + ": no answer within " + std::to_string(timeout.count()) + " ms", hop);
         }
         if (err) {
             try {
                 std::rethrow_exception(err);
             } catch (const std::exception& e) {
-                throw RemoteError(what + ": " + e.what());
+                throw RemoteError(what + ": " + e.what(), hop);
             }
         }
         return std::move(*result);
@@ -107,7 +107,7 @@ struct RemoteSession::Impl {
         run_sync<bool>([](std::shared_ptr<net::Link> l, net::Message msg) -> asio::awaitable<bool> {
             co_await l->write(msg);
             co_return true;
-        }(link, std::move(m)), cfg.connect_timeout, name(i));
+        }(link, std::move(m)), cfg.connect_timeout, name(i), hops[i].info.address);
     }
 
     // Waits for a message matching `want` from hop `from`; an ERROR for one of
@@ -119,14 +119,15 @@ struct RemoteSession::Impl {
             for (size_t h = 0; h < hops.size(); ++h)
                 if (hops[h].dead) {
                     broken = true;
-                    throw RemoteError(name(h) + " failed: " + hops[h].why);
+                    throw RemoteError(name(h) + " failed: " + hops[h].why, hops[h].info.address);
                 }
             while (!inbox.empty()) {
                 auto [h, m] = std::move(inbox.front());
                 inbox.pop_front();
                 if (auto* e = std::get_if<net::Error>(&m)) {
                     broken = true;
-                    throw RemoteError(name(h) + " reported " + std::string(net::errc_name(net::Errc(e->code))) + ": " + e->text);
+                    throw RemoteError(name(h) + " reported " + std::string(net::errc_name(net::Errc(e->code))) + ": " + e->text,
+                                      hops[h].info.address);
                 }
                 if (h == from && want(m)) {
                     got = std::move(m);
@@ -137,7 +138,8 @@ struct RemoteSession::Impl {
         };
         if (!pump(check, Clock::now() + timeout)) {
             broken = true;
-            throw RemoteError(name(from) + ": no " + what + " within " + std::to_string(timeout.count()) + " ms (hop stalled?)");
+            throw RemoteError(name(from) + ": no " + what + " within " + std::to_string(timeout.count()) + " ms (a hop stalled)",
+                              hops[from].info.address);
         }
         return std::move(*got);
     }
@@ -157,23 +159,23 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
         h.info.address = addr;
         m.hops.push_back(h);
         const size_t i = m.hops.size() - 1;
-        m.hops[i].link = m.run_sync(net::Link::connect(addr, m.identity), cfg.connect_timeout, m.name(i));
-        net::Message first = m.run_sync(m.hops[i].link->read(cfg.connect_timeout), cfg.connect_timeout, m.name(i));
+        m.hops[i].link = m.run_sync(net::Link::connect(addr, m.identity), cfg.connect_timeout, m.name(i), addr);
+        net::Message first = m.run_sync(m.hops[i].link->read(cfg.connect_timeout), cfg.connect_timeout, m.name(i), addr);
         const auto* ni = std::get_if<net::NodeInfo>(&first);
-        if (!ni) throw RemoteError(m.name(i) + ": expected NODE_INFO first, got " + net::to_string(first));
+        if (!ni) throw RemoteError(m.name(i) + ": expected NODE_INFO first, got " + net::to_string(first), addr);
         Impl::Hop& hop = m.hops[i];
         hop.info.node_id = m.hops[i].link ? net::to_hex(hop.link->peer_identity().data(), 32) : "";
         hop.info.span_start = int(ni->span_start);
         hop.info.span_end = int(ni->span_end);
         if (ni->model_id != model_id)
             throw RemoteError(m.name(i) + " serves another model (id " + net::to_hex(ni->model_id.data(), 8) + "..., ours " +
-                              net::to_hex(model_id.data(), 8) + "...)");
+                              net::to_hex(model_id.data(), 8) + "...)", addr);
         // Each hop runs from where the previous one stopped to the end of its span
         // (a node serves any sub-span of its own, so overlapping spans chain too).
         const int expect = i == 0 ? 0 : m.hops[i - 1].info.span_end;
         if (hop.info.span_start > expect || hop.info.span_end <= expect || hop.info.span_end > n_layer)
             throw RemoteError(m.name(i) + " serves layers " + std::to_string(hop.info.span_start) + ":" +
-                              std::to_string(hop.info.span_end) + ": the route does not continue at layer " + std::to_string(expect));
+                              std::to_string(hop.info.span_end) + ": the route does not continue at layer " + std::to_string(expect), addr);
         hop.info.span_start = expect;
         do hop.session_id = rng(); while (hop.session_id == 0);
         m.start_reader(i);
@@ -246,12 +248,13 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
             return res && res->session_id == sid && res->pos == pos;
         }, cfg_.step_timeout, "RESULT");
         const auto& res = std::get<net::Result>(msg);
-        if (int(res.n_tokens) != k) throw RemoteError(m.name(last) + ": RESULT has " + std::to_string(res.n_tokens) + " tokens, sent " + std::to_string(k));
+        if (int(res.n_tokens) != k)
+            throw RemoteError(m.name(last) + ": RESULT has " + std::to_string(res.n_tokens) + " tokens, sent " + std::to_string(k), m.hops[last].info.address);
         try {
             net::unpack_hidden(res.hidden, res.dtype, hidden.size(), hidden.data());
         } catch (const std::exception& e) {
             m.broken = true;
-            throw RemoteError(m.name(last) + ": " + e.what());
+            throw RemoteError(m.name(last) + ": " + e.what(), m.hops[last].info.address);
         }
         n_past_ += k;
         if (all_positions) {

@@ -25,7 +25,12 @@ namespace llmn::client {
 
 class RemoteError : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit RemoteError(const std::string& what, std::string hop = "") : std::runtime_error(what), hop_(std::move(hop)) {}
+    // Address of the hop that failed, or "" when no single hop is to blame.
+    const std::string& hop() const { return hop_; }
+
+private:
+    std::string hop_;
 };
 
 struct RemoteConfig {

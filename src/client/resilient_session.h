@@ -1,0 +1,63 @@
+// A session that survives nodes dying: it plans a route from the nodes it can
+// find, and when a hop fails or stalls it bans that hop, plans a new route and
+// rebuilds the KV caches on the new hops by replaying every token so far. The
+// caller sees the same logits, only later.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "client/remote_session.h"
+#include "client/route_planner.h"
+
+namespace llmn::client {
+
+struct ResilientConfig {
+    RemoteConfig remote;
+    int max_failovers = 8;
+    std::chrono::milliseconds probe_timeout{2000};
+};
+
+// Connects to each address, reads what it serves and measures the round trip;
+// unreachable nodes and nodes of another model are left out.
+std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, const engine::Model& model,
+                                   std::chrono::milliseconds timeout);
+
+class ResilientSession : public engine::Session {
+public:
+    // `discover` lists candidate node addresses; it is asked again after every failure.
+    ResilientSession(std::shared_ptr<const engine::Model> model, std::function<std::vector<std::string>()> discover,
+                     ResilientConfig cfg, tensor::ThreadPool& pool);
+
+    void eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all_positions = false) override;
+    int n_past() const override { return n_past_; }
+    int n_ctx() const override { return cfg_.remote.n_ctx; }
+    int n_vocab() const override;
+
+    int failovers() const { return failovers_; }
+    // Seconds from the last failure being noticed to the replayed session being ready.
+    double last_recovery_seconds() const { return last_recovery_s_; }
+    const std::vector<std::string>& route() const { return route_; }
+
+private:
+    void rebuild();
+
+    std::shared_ptr<const engine::Model> model_;
+    std::function<std::vector<std::string>()> discover_;
+    ResilientConfig cfg_;
+    tensor::ThreadPool& pool_;
+    std::unique_ptr<RemoteSession> remote_;
+    // Every eval so far, as it was batched: the replay repeats the same batches so
+    // the rebuilt KV caches hold exactly the values the lost ones held.
+    std::vector<std::vector<int32_t>> history_;
+    int n_past_ = 0;
+    std::set<std::string> banned_;
+    std::vector<std::string> route_;
+    int failovers_ = 0;
+    double last_recovery_s_ = 0;
+};
+
+}  // namespace llmn::client
