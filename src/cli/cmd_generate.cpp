@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "client/remote_session.h"
+#include "client/resilient_session.h"
 #include "engine/local_session.h"
 #include "engine/sampler.h"
 #include "model/chat_template.h"
@@ -30,6 +31,7 @@ int cmd_generate(int argc, char** argv) {
                {{"--ignore-eos"}, false, "keep generating past end-of-generation tokens"},
                {{"--json"}, false, "one JSON object per token, then a summary line"},
                {{"--route"}, true, "run the layers on nodes: host:port,host:port,... in layer order"},
+               {{"--nodes"}, true, "candidate nodes host:port,...: plan the route and fail over"},
                {{"--wire-dtype"}, true, "hidden states on the wire: f16 (default) or f32"},
                {{"--help", "-h"}, false, "show this help"}});
     if (args.has("--help")) {
@@ -67,13 +69,19 @@ int cmd_generate(int argc, char** argv) {
         throw std::runtime_error("prompt of " + std::to_string(ids.size()) + " tokens does not fit the context of " + std::to_string(scfg.n_ctx));
     tensor::ThreadPool pool(threads);
     std::unique_ptr<engine::Session> session_ptr;
+    client::RemoteConfig rc;
+    rc.n_ctx = scfg.n_ctx;
+    const std::string wd = args.str("--wire-dtype", "f16");
+    if (wd != "f16" && wd != "f32") throw UsageError("--wire-dtype must be f16 or f32");
+    rc.wire_f32 = wd == "f32";
+    if (args.has("--route") && args.has("--nodes")) throw UsageError("give either --route or --nodes");
     if (args.has("--route")) {
-        client::RemoteConfig rc;
-        rc.n_ctx = scfg.n_ctx;
-        const std::string wd = args.str("--wire-dtype", "f16");
-        if (wd != "f16" && wd != "f32") throw UsageError("--wire-dtype must be f16 or f32");
-        rc.wire_f32 = wd == "f32";
         session_ptr = std::make_unique<client::RemoteSession>(lm.model, client::parse_route(args.str("--route")), rc, pool);
+    } else if (args.has("--nodes")) {
+        const auto nodes = client::parse_route(args.str("--nodes"));
+        client::ResilientConfig fc;
+        fc.remote = rc;
+        session_ptr = std::make_unique<client::ResilientSession>(lm.model, [nodes] { return nodes; }, fc, pool);
     } else {
         session_ptr = std::make_unique<engine::LocalSession>(lm.model, scfg, pool);
     }
