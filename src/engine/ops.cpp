@@ -36,6 +36,15 @@ void matmul(const model::TensorInfo& w, const float* x, int64_t n_tokens, float*
         act = dst;
     }
     const uint8_t* wdata = w.data;
+    if (auto gemm = kt.gemm) {
+        // Each thread takes a contiguous range of rows; the kernel tiles it into
+        // rows x tokens blocks with the accumulators in registers (one token:
+        // whole rows streamed in order).
+        pool.parallel_for(N, [&](int64_t r0, int64_t r1, int) {
+            gemm(K, wdata + r0 * w_row, w_row, r1 - r0, act, act_row, n_tokens, y + r0, size_t(N));
+        });
+        return;
+    }
     auto dot = kt.vec_dot;
     pool.parallel_for(N, [&](int64_t r0, int64_t r1, int) {
         // Blocks of rows reuse the activations from cache across tokens.

@@ -74,7 +74,10 @@ const Tables& tables() {
             std::memcpy(r.isa[i], scalar, sizeof r.isa[i]);
             if (!r.supported[i]) continue;
             detail::fill_avx2(r.isa[i]);
-            if (i == int(Isa::avx512)) detail::fill_avx512(r.isa[i]);
+            if (i == int(Isa::avx512)) {
+                detail::fill_avx512(r.isa[i]);
+                detail::fill_avx512_gemm(r.isa[i]);
+            }
         }
         r.active = choose_isa(r);
         return r;

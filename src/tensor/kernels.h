@@ -5,6 +5,7 @@
 // for Q4_1/Q5_1, Q8_K for the K-quants, F16 for F16, BF16 for BF16, F32 for F32),
 // so quantized dot products stay in integers.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -22,6 +23,13 @@ struct KernelTable {
     void (*quantize_row)(const float* src, void* dst, int64_t n) = nullptr;
     // Dot product of n elements: a row of this type with a row of vec_dot_type.
     float (*vec_dot)(int64_t n, const void* row, const void* act) = nullptr;
+    // Optional multi-row x multi-token product (null where vec_dot is the only
+    // path): out[t * out_tok_stride + r] = vec_dot(n, w + r * w_row_stride,
+    // act + t * act_row_stride) for r < n_rows, t < n_tok. Each weight block is
+    // unpacked once per tile of tokens and each activation block reused across a
+    // tile of rows; results equal vec_dot's up to float summation order.
+    void (*gemm)(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,
+                 size_t act_row_stride, int64_t n_tok, float* out, size_t out_tok_stride) = nullptr;
 };
 
 enum class Isa { scalar, avx2, avx512 };

@@ -24,5 +24,7 @@ void fill_scalar_kquantize(KernelTable* tables);
 // avx2.cpp / avx512*.cpp: only call when the CPU and OS support the ISA.
 void fill_avx2(KernelTable* tables);
 void fill_avx512(KernelTable* tables);
+// avx512_gemm.cpp: multi-row x multi-token kernels (KernelTable::gemm).
+void fill_avx512_gemm(KernelTable* tables);
 
 }  // namespace llmn::tensor::detail
