@@ -9,6 +9,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev   # tests and microbenchmarks
   nlohmann-json3-dev                           # JSON in tests (reference files)
   libsodium-dev libasio-dev                    # secure links (ISC) and networking (BSL)
+  libtorrent-rasterbar-dev                     # swarm discovery: BitTorrent DHT, LSD, UPnP (BSD-3)
+  iproute2                                     # network namespaces for the LAN discovery test
 )
 missing=()
 for p in "${packages[@]}"; do

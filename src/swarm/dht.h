@@ -1,0 +1,100 @@
+// Swarm discovery on the BitTorrent Mainline DHT (libtorrent, DHT-only
+// session). The swarm of a model is the info-hash
+// SHA-1("llm-node/v1/" + hex model id): nodes announce it with their serving
+// port (BEP 5) and anyone lists them with peers(). A node's signed NodeRecord
+// is a BEP 44 mutable item under its Ed25519 key with the model id as salt.
+//
+// Every call is synchronous, thread-safe and bounded by its timeout; nothing
+// calls user code. libtorrent runs on its own network thread; one thread of
+// this object drains its alerts and re-announces, and hands results to the
+// waiting callers through a mutex + condvar (the queue boundary). Only
+// dht.cpp includes libtorrent (it brings Boost.Asio).
+//
+// LAN discovery (BEP 14): libtorrent's LSD is per torrent, so announce() and
+// peers() also add a metadata-less torrent for the swarm info-hash (upload
+// mode, no DHT or PEX of its own). LSD then multicasts "this info-hash at <ip>:<dht port>"
+// (the session's listen port, not the serving port); on hearing one, we add
+// that endpoint as a DHT node, so LAN nodes find each other's serving ports
+// through get_peers with no bootstrap node at all.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/identity.h"
+#include "net/messages.h"
+#include "swarm/node_record.h"
+
+namespace llmn::swarm {
+
+class Dht {
+public:
+    struct Config {
+        // "ip:port" for the DHT's UDP socket (and libtorrent's TCP listener).
+        std::string listen = "127.0.0.1:0";
+        // "host:port" DHT nodes to join through; empty = libtorrent's public
+        // default routers (router.bittorrent.com, dht.transmissionbt.com, ...).
+        std::vector<std::string> bootstrap;
+        // Join nobody (a seed, or a LAN-only node found through LSD); then
+        // `bootstrap` must be empty.
+        bool standalone = false;
+        bool lan_discovery = true;  // LSD (BEP 14) multicast on the LAN
+        bool port_mapping = true;   // UPnP + NAT-PMP on the home router
+        // Settings for many nodes on one IP (tests): the per-IP routing and
+        // rate-limit rules off (DEPENDENCIES.md). Never on the internet.
+        bool one_machine = false;
+        // How often announce() and publish() are repeated (the DHT forgets
+        // peers after ~30 min and items after ~2 h).
+        std::chrono::seconds reannounce{60};
+        std::chrono::seconds republish{600};
+    };
+
+    // Starts the session; throws std::runtime_error when `listen` or a
+    // bootstrap entry is malformed or the socket cannot be opened.
+    explicit Dht(Config config);
+    ~Dht();
+    Dht(const Dht&) = delete;
+    Dht& operator=(const Dht&) = delete;
+
+    // The bound UDP port of the DHT (useful with port 0).
+    uint16_t port() const;
+    // Nodes in the routing table (waits up to 1 s for libtorrent's count).
+    size_t routing_table_size() const;
+
+    // Announces `serving_port` on the model's swarm now and every
+    // `reannounce` until the Dht is destroyed (a second call replaces the port).
+    void announce(const net::Key32& model_id, uint16_t serving_port);
+    // Stops re-announcing (the DHT drops the entry when it expires); LAN
+    // discovery of our DHT node goes on.
+    void withdraw(const net::Key32& model_id);
+    // "ip:port" of nodes announced on the model's swarm. Returns once replies
+    // have gone quiet for 300 ms after the first one, or at the timeout.
+    std::vector<std::string> peers(const net::Key32& model_id, std::chrono::milliseconds timeout);
+
+    // Publishes `record` exactly as given (sign it first with record.sign(id))
+    // as id's BEP 44 item, salt = record.model_id, and republishes it
+    // periodically. Throws std::invalid_argument when record.node_id is not
+    // id's key. The BEP 44 signature is made with libsodium through
+    // Identity::sign, so no secret key leaves net::Identity.
+    void publish(const NodeRecord& record, const net::Identity& id);
+    // Raw BEP 44 put of `value` (at most 990 bytes) under id's key with salt
+    // `salt`, once. For tests and tools; fetch() still checks what it reads.
+    void publish_bytes(const net::Key32& salt, std::string value, const net::Identity& id);
+    // The record that `node_id` published for `model_id`, or nullopt when
+    // none arrives in time or it does not decode, verify, name that node and
+    // model, or it has expired.
+    std::optional<NodeRecord> fetch(const net::Key32& node_id, const net::Key32& model_id,
+                                    std::chrono::milliseconds timeout);
+
+    // The swarm info-hash of a model (20 bytes), for logs and tests.
+    static std::array<uint8_t, 20> swarm_hash(const net::Key32& model_id);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace llmn::swarm
