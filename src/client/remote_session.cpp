@@ -7,6 +7,7 @@
 #include "engine/stages.h"
 #include "net/link.h"
 #include "net/wire_hidden.h"
+#include "tensor/thread_pool.h"
 
 namespace llmn::client {
 
@@ -241,6 +242,7 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
         hidden.resize(size_t(k) * d);
         m.embed.embed(ids.data() + b, k, hidden.data());  // [k, d]
         const uint32_t pos = uint32_t(n_past_);
+        m.pool.park();  // the hops compute now: leave them the cores
         m.send(0, net::Step{m.hops[0].session_id, pos, uint32_t(k), uint8_t(wire), net::pack_hidden(hidden.data(), hidden.size(), wire)});
         const uint64_t sid = m.hops[last].session_id;
         net::Message msg = m.wait_for(last, [sid, pos](const net::Message& r) {

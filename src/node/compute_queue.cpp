@@ -38,6 +38,7 @@ void ComputeQueue::loop() {
         std::vector<ComputeJob> batch;
         {
             std::unique_lock<std::mutex> lock(mu_);
+            if (queue_.empty()) pool.park();  // the next step is a network round trip away
             cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
             if (stop_) return;
             // Take ready jobs in order: one per session (its next step depends on

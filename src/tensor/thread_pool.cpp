@@ -52,7 +52,7 @@ void ThreadPool::worker_loop(int thread) {
     uint64_t seen = 0;
     for (;;) {
         uint64_t gen = generation_.load(std::memory_order_acquire);
-        for (int i = 0; gen == seen && i < kSpinIterations; ++i) {
+        for (int i = 0; gen == seen && i < kSpinIterations && !parked_.load(std::memory_order_relaxed); ++i) {
             cpu_relax(i);
             gen = generation_.load(std::memory_order_acquire);
         }
@@ -80,6 +80,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
         return;
     }
     std::lock_guard<std::mutex> call_lock(call_mu_);
+    parked_.store(false, std::memory_order_relaxed);
     job_ = &fn;
     job_n_ = n;
     pending_.store(n_threads_ - 1, std::memory_order_relaxed);
