@@ -5,6 +5,8 @@
 #include "cli/commands.h"
 #include "client/remote_session.h"
 #include "client/resilient_session.h"
+#include "cli/swarm_flags.h"
+#include "net/identity.h"
 #include "engine/local_session.h"
 #include "engine/sampler.h"
 #include "model/chat_template.h"
@@ -13,8 +15,7 @@
 namespace llmn::cli {
 
 int cmd_generate(int argc, char** argv) {
-    Args args(argc, argv, 2,
-              {{{"-m", "--model"}, true, "GGUF model file"},
+    std::vector<Flag> flags = {{{"-m", "--model"}, true, "GGUF model file"},
                {{"-p", "--prompt"}, true, "prompt text (verbatim)"},
                {{"-f", "--file"}, true, "read the prompt from a file"},
                {{"-n", "--n-predict"}, true, "tokens to generate (default 128)"},
@@ -33,7 +34,10 @@ int cmd_generate(int argc, char** argv) {
                {{"--route"}, true, "run the layers on nodes: host:port,host:port,... in layer order"},
                {{"--nodes"}, true, "candidate nodes host:port,...: plan the route and fail over"},
                {{"--wire-dtype"}, true, "hidden states on the wire: f16 (default) or f32"},
-               {{"--help", "-h"}, false, "show this help"}});
+               {{"--swarm"}, false, "find the nodes on the DHT (with --bootstrap, or the public DHT)"},
+               {{"--help", "-h"}, false, "show this help"}};
+    for (Flag& f : swarm_flags()) flags.push_back(f);
+    Args args(argc, argv, 2, flags);
     if (args.has("--help")) {
         std::printf("usage: llm-node generate -m MODEL (-p TEXT | -f FILE) [options]\n%s", args.help().c_str());
         return 0;
@@ -77,6 +81,15 @@ int cmd_generate(int argc, char** argv) {
     if (args.has("--route") && args.has("--nodes")) throw UsageError("give either --route or --nodes");
     if (args.has("--route")) {
         session_ptr = std::make_unique<client::RemoteSession>(lm.model, client::parse_route(args.str("--route")), rc, pool);
+    } else if (args.has("--swarm")) {
+        auto dc = dht_config(args);
+        if (!args.has("--dht-listen")) dc.listen = "0.0.0.0:0";
+        auto dht = std::make_shared<swarm::Dht>(dc);
+        const net::Key32 model_id = net::digest256(lm.model->file().header_bytes());
+        client::ResilientConfig fc;
+        fc.remote = rc;
+        session_ptr = std::make_unique<client::ResilientSession>(
+            lm.model, [dht, model_id] { return dht->peers(model_id, std::chrono::milliseconds(5000)); }, fc, pool);
     } else if (args.has("--nodes")) {
         const auto nodes = client::parse_route(args.str("--nodes"));
         client::ResilientConfig fc;

@@ -19,6 +19,7 @@ const char* kUsage =
     "  perplexity score a text file (llama-perplexity's method)\n"
     "  bench      prompt and generation tokens/s and peak memory (llama-bench style)\n"
     "  serve      serve a span of layers to the network (--layers a:b --listen HOST:PORT)\n"
+    "  start      join the swarm: pick the layers where it is weakest and serve them\n"
     "\n"
     "run 'llm-node COMMAND --help' for the options of a command\n";
 
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
         if (cmd == "perplexity") return llmn::cli::cmd_perplexity(argc, argv);
         if (cmd == "bench") return llmn::cli::cmd_bench(argc, argv);
         if (cmd == "serve") return llmn::cli::cmd_serve(argc, argv);
+        if (cmd == "start") return llmn::cli::cmd_start(argc, argv);
         std::fprintf(stderr, "llm-node: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
         return 2;
     } catch (const llmn::cli::UsageError& e) {

@@ -2,7 +2,8 @@
 
 #include <cstdio>
 
-#include "net/link.h"
+#include "net/identity.h"
+#include "net/probe.h"
 
 namespace llmn::client {
 
@@ -12,34 +13,19 @@ std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, co
                                    std::chrono::milliseconds timeout) {
     net::ensure_sodium();
     const net::Key32 model_id = net::digest256(model.file().header_bytes());
-    const net::Identity self = net::Identity::generate();
-    std::vector<Candidate> out(addresses.size());
-    std::vector<bool> ok(addresses.size(), false);
-    asio::io_context io;  // last: pending probes are destroyed before what they write to
-    for (size_t i = 0; i < addresses.size(); ++i) {
-        // All probes run at once; each is bounded by the handshake and read timeouts.
-        asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-            const auto t0 = Clock::now();
-            net::LinkOptions opts;
-            opts.handshake_timeout = timeout;
-            auto link = co_await net::Link::connect(addresses[i], self, opts);
-            net::Message m = co_await link->read(timeout);
-            const auto* ni = std::get_if<net::NodeInfo>(&m);
-            if (ni && ni->model_id == model_id) {
-                out[i].address = addresses[i];
-                out[i].span_start = int(ni->span_start);
-                out[i].span_end = int(ni->span_end);
-                out[i].free_sessions = int(ni->free_sessions);
-                out[i].rtt_seconds = std::chrono::duration<double>(Clock::now() - t0).count() / 3;  // handshake is ~3 trips
-                ok[i] = true;
-            }
-            link->close(net::Errc::closed);
-        }, [](std::exception_ptr) {});
-    }
-    io.run_for(timeout * 2);
     std::vector<Candidate> found;
-    for (size_t i = 0; i < out.size(); ++i)
-        if (ok[i]) found.push_back(out[i]);
+    for (const net::ProbedNode& p : net::probe_nodes(addresses, timeout)) {
+        if (p.info.model_id != model_id) continue;
+        Candidate c;
+        c.address = p.address;
+        c.span_start = int(p.info.span_start);
+        c.span_end = int(p.info.span_end);
+        c.free_sessions = int(p.info.free_sessions);
+        c.rtt_seconds = p.rtt_seconds;
+        const int layers = c.span_end - c.span_start;
+        if (p.info.milli_tokens_per_s > 0 && layers > 0) c.seconds_per_layer = 1000.0 / p.info.milli_tokens_per_s / layers;
+        found.push_back(c);
+    }
     return found;
 }
 

@@ -123,7 +123,8 @@ struct NodeInfo {
     uint32_t span_start = 0, span_end = 0;
     uint32_t free_sessions = 0;
     std::string version;            // software version
-    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); }
+    uint32_t milli_tokens_per_s = 0;  // measured throughput of the span x 1000 (0: unknown)
+    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); }
 };
 
 using Message = std::variant<Hello, Auth, OpenSession, Step, Result, Close, Error, Ping, Pong, Opened, NodeInfo>;

@@ -85,6 +85,7 @@ struct Node::Impl {
         ni.span_end = uint32_t(cfg.span_end);
         ni.free_sessions = uint32_t(std::max<int>(0, cfg.max_sessions - int(sessions.size())));
         ni.version = "llm-node/0.1";
+        ni.milli_tokens_per_s = uint32_t(std::min(4e9, cfg.tokens_per_s * 1000.0));
         return ni;
     }
 

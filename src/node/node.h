@@ -27,6 +27,7 @@ struct NodeConfig {
     int max_ctx = 4096;                        // cap on one session's positions
     std::chrono::seconds idle_timeout{300};    // a session with no step for this long is dropped
     uint32_t max_frame = 64u << 20;
+    double tokens_per_s = 0;                   // measured throughput of the span, advertised in NODE_INFO
 };
 
 class Node {

@@ -24,12 +24,18 @@ namespace llmn::testing {
 
 class NodeProcess {
 public:
-    NodeProcess(const std::string& model, const std::string& layers, std::vector<std::string> extra = {}, int threads = 1) {
+    // `llm-node serve` of one span on 127.0.0.1 (port 0).
+    NodeProcess(const std::string& model, const std::string& layers, std::vector<std::string> extra = {}, int threads = 1)
+        : NodeProcess(with(std::vector<std::string>{"serve", "-m", model, "--layers", layers, "--listen", "127.0.0.1:0", "-t",
+                                                    std::to_string(threads)},
+                           extra)) {}
+    // Any llm-node command that prints {"listening":"ip:port",...} first (serve, start).
+    explicit NodeProcess(std::vector<std::string> command) {
         static int counter = 0;
         log_ = temp_path("node-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + ".log");
-        std::vector<std::string> argv = {llm_node_binary(), "serve", "-m", model, "--layers", layers, "--listen", "127.0.0.1:0",
-                                         "--key", log_ + ".key", "-t", std::to_string(threads)};
-        argv.insert(argv.end(), extra.begin(), extra.end());
+        std::vector<std::string> argv = {llm_node_binary()};
+        argv.insert(argv.end(), command.begin(), command.end());
+        argv.insert(argv.end(), {"--key", log_ + ".key"});
         int out[2];
         if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
         posix_spawn_file_actions_t fa;
@@ -72,6 +78,10 @@ public:
     NodeProcess(const NodeProcess&) = delete;
     NodeProcess& operator=(const NodeProcess&) = delete;
 
+    static std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+        a.insert(a.end(), b.begin(), b.end());
+        return a;
+    }
     const std::string& address() const { return address_; }
     pid_t pid() const { return pid_; }
     std::string log() const { return read_file(log_); }

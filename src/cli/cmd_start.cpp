@@ -1,0 +1,75 @@
+// llm-node start: a zero-config swarm node. It measures the machine, finds the
+// model's swarm on the DHT, serves the layers where the swarm is weakest (or
+// --layers a:b), announces itself and keeps re-checking.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/swarm_flags.h"
+#include "node/swarm_node.h"
+
+namespace llmn::cli {
+namespace {
+
+node::SwarmNode* g_swarm_node = nullptr;
+extern "C" void on_start_signal(int) {
+    if (g_swarm_node) g_swarm_node->stop();
+}
+
+}  // namespace
+
+int cmd_start(int argc, char** argv) {
+    std::vector<Flag> flags = {{{"-m", "--model"}, true, "GGUF model file (or give it as the argument)"},
+                               {{"--layers"}, true, "force the span a:b instead of choosing one"},
+                               {{"--listen"}, true, "host:port to serve on (default 0.0.0.0:7001)"},
+                               {{"--key"}, true, "identity key file (default ~/.cache/llm-node/node.key)"},
+                               {{"-t", "--threads"}, true, "compute threads (default: all cores)"},
+                               {{"--max-memory"}, true, "MiB this node may use for weights and cache (default: 80% of free memory)"},
+                               {{"--max-sessions"}, true, "concurrent sessions (default 64)"},
+                               {{"--recheck"}, true, "seconds between span re-checks (default 60)"},
+                               {{"--help", "-h"}, false, "show this help"}};
+    for (Flag& f : swarm_flags()) flags.push_back(f);
+    Args args(argc, argv, 2, flags);
+    if (args.has("--help")) {
+        std::printf("usage: llm-node start [MODEL.gguf] [options]\n%s", args.help().c_str());
+        return 0;
+    }
+    node::SwarmNodeConfig cfg;
+    cfg.node.model_path = args.str("-m");
+    if (cfg.node.model_path.empty() && !args.positional().empty()) cfg.node.model_path = args.positional().front();
+    if (cfg.node.model_path.empty() && std::filesystem::exists("models/stories260K.gguf")) {
+        cfg.node.model_path = "models/stories260K.gguf";
+        std::fprintf(stderr, "[swarm] no model given: serving the bundled models/stories260K.gguf\n");
+    }
+    if (cfg.node.model_path.empty()) throw UsageError("no model given (llm-node start MODEL.gguf)");
+    if (args.has("--layers")) {
+        const std::string s = args.str("--layers");
+        const auto colon = s.find(':');
+        if (colon == std::string::npos) throw UsageError("--layers wants a:b, got '" + s + "'");
+        const int a = std::atoi(s.substr(0, colon).c_str()), b = std::atoi(s.substr(colon + 1).c_str());
+        if (a < 0 || b <= a) throw UsageError("--layers wants a:b with a < b, got '" + s + "'");
+        cfg.forced_span = std::make_pair(a, b);
+    }
+    cfg.node.listen = args.str("--listen", "0.0.0.0:7001");
+    const char* home = std::getenv("HOME");
+    cfg.node.key_file = args.str("--key", std::string(home ? home : ".") + "/.cache/llm-node/node.key");
+    cfg.node.threads = thread_count(args);
+    cfg.node.max_sessions = int(args.integer("--max-sessions", cfg.node.max_sessions));
+    const int64_t mib = args.integer("--max-memory", 0);
+    if (mib < 0) throw UsageError("--max-memory must be >= 0");
+    cfg.max_memory = uint64_t(mib) << 20;
+    cfg.recheck = std::chrono::seconds(args.integer("--recheck", 60));
+    if (cfg.recheck.count() <= 0) throw UsageError("--recheck must be > 0");
+    cfg.dht = dht_config(args);
+
+    node::SwarmNode sn(cfg);
+    g_swarm_node = &sn;
+    std::signal(SIGINT, on_start_signal);
+    std::signal(SIGTERM, on_start_signal);
+    sn.run();
+    g_swarm_node = nullptr;
+    return 0;
+}
+
+}  // namespace llmn::cli

@@ -1,0 +1,142 @@
+#include "node/swarm_node.h"
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "engine/layer_span.h"
+#include "net/identity.h"
+#include "net/probe.h"
+#include "swarm/hardware_probe.h"
+#include "swarm/span_choice.h"
+
+namespace llmn::node {
+namespace {
+
+void log_line(const std::string& s) { std::fprintf(stderr, "[swarm] %s\n", s.c_str()); }
+
+constexpr uint64_t kReserveBytes = 64ull << 20;  // process overhead kept out of the layer budget
+
+}  // namespace
+
+SwarmNode::SwarmNode(SwarmNodeConfig cfg) : cfg_(std::move(cfg)) {
+    auto model = engine::Model::load(cfg_.node.model_path);
+    const int n_layer = model->config().n_layer;
+    if (cfg_.forced_span) {
+        layers_wanted_ = cfg_.forced_span->second - cfg_.forced_span->first;
+    } else {
+        const swarm::Hardware hw = swarm::probe_hardware();
+        uint64_t budget = hw.mem_available * 8 / 10;
+        if (cfg_.max_memory > 0) budget = std::min(budget, cfg_.max_memory);
+        const uint64_t layer_bytes = std::max<uint64_t>(1, model->span_weight_bytes(0, n_layer) / uint64_t(n_layer));
+        const engine::SpanWeights one(model, 0, 1);
+        const uint64_t kv_per_layer = engine::KvCache::bytes_for(one, std::min(cfg_.node.max_ctx, 2048));
+        layers_wanted_ = swarm::layers_that_fit(budget, kReserveBytes, layer_bytes, kv_per_layer, n_layer);
+        if (layers_wanted_ <= 0)
+            throw std::runtime_error("not enough memory for one layer (" + std::to_string(budget >> 20) + " MiB budget, " +
+                                     std::to_string((layer_bytes + kv_per_layer) >> 20) + " MiB per layer)");
+        log_line("memory budget " + std::to_string(budget >> 20) + " MiB: " + std::to_string(layers_wanted_) + " of " +
+                 std::to_string(n_layer) + " layers fit");
+    }
+    seconds_per_layer_ = swarm::measure_seconds_per_layer(model, cfg_.node.threads);
+    dht_ = std::make_unique<swarm::Dht>(cfg_.dht);
+}
+
+SwarmNode::~SwarmNode() { stop(); }
+
+std::string SwarmNode::address() const { return address_; }
+
+void SwarmNode::stop() {
+    stopping_ = true;
+    if (node_) node_->stop();
+}
+
+std::pair<int, int> SwarmNode::choose_span(int k, const std::string& self, std::optional<std::pair<int, int>> current) {
+    auto model = engine::Model::load(cfg_.node.model_path);
+    const int n_layer = model->config().n_layer;
+    const net::Key32 model_id = net::digest256(model->file().header_bytes());
+    std::vector<std::string> peers = dht_->peers(model_id, cfg_.lookup_timeout);
+    std::vector<std::string> others;
+    for (const auto& p : peers)
+        if (p != self) others.push_back(p);
+    std::vector<swarm::SpanRecord> records;
+    for (const net::ProbedNode& p : net::probe_nodes(others, std::chrono::milliseconds(2000)))
+        if (p.info.model_id == model_id && p.info.n_layer == uint32_t(n_layer))
+            records.push_back({int(p.info.span_start), int(p.info.span_end), p.info.milli_tokens_per_s / 1000.0});
+    const double own = 1.0 / (seconds_per_layer_ * k);
+    if (current) records.push_back({current->first, current->second, own});
+    const auto cov = swarm::layer_coverage(records, n_layer);
+    const int best = swarm::choose_span_start(cov, k);
+    if (current && !swarm::should_move(cov, current->first, k, own, best)) return *current;
+    return {best, best + k};
+}
+
+void SwarmNode::run() {
+    auto model = engine::Model::load(cfg_.node.model_path);
+    const int n_layer = model->config().n_layer;
+    const net::Key32 model_id = net::digest256(model->file().header_bytes());
+    const net::Identity identity = cfg_.node.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg_.node.key_file);
+    const int k = std::min(layers_wanted_, n_layer);
+    std::optional<std::pair<int, int>> span = cfg_.forced_span;
+    std::mt19937 rng(std::random_device{}());
+    // Nodes that start together would all see an empty swarm: a little jitter
+    // lets the later ones see the earlier ones.
+    if (!span) std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 1500));
+    std::string listen = cfg_.node.listen;
+    while (!stopping_) {
+        if (!span) span = choose_span(k, address_, std::nullopt);
+        NodeConfig nc = cfg_.node;
+        nc.span_start = span->first;
+        nc.span_end = span->second;
+        nc.listen = listen;
+        nc.tokens_per_s = 1.0 / (seconds_per_layer_ * (span->second - span->first));
+        node_ = std::make_unique<Node>(nc);
+        address_ = node_->listen_address();
+        listen = address_;  // keep the port across moves: it is what we announce
+        if (!cfg_.advertise_host.empty()) address_ = cfg_.advertise_host + address_.substr(address_.rfind(':'));
+        span_start_ = span->first;
+        span_end_ = span->second;
+        const uint16_t port = uint16_t(std::stoi(address_.substr(address_.rfind(':') + 1)));
+        dht_->announce(model_id, port);
+        swarm::NodeRecord rec;
+        rec.address = address_;
+        rec.span_start = uint32_t(span->first);
+        rec.span_end = uint32_t(span->second);
+        rec.n_layer = uint32_t(n_layer);
+        rec.model_id = model_id;
+        rec.tokens_per_s = float(nc.tokens_per_s);
+        rec.free_sessions = uint32_t(nc.max_sessions);
+        rec.version = "llm-node/0.1";
+        rec.expires_unix = uint64_t(std::time(nullptr)) + 3600;
+        rec.sign(identity);
+        dht_->publish(rec, identity);
+        log_line("serving layers " + std::to_string(span->first) + ":" + std::to_string(span->second) + " of " +
+                 std::to_string(n_layer) + " on " + address_ + " (" + std::to_string(int(nc.tokens_per_s)) + " tok/s measured)");
+        std::printf("{\"listening\":\"%s\",\"node_id\":\"%s\",\"span\":\"%d:%d\"}\n", address_.c_str(), node_->node_id().c_str(),
+                    span->first, span->second);
+        std::fflush(stdout);
+
+        // Serve on this thread's helper; re-check the span choice periodically.
+        std::thread serving([this] { node_->run(); });
+        bool move = false;
+        while (!stopping_ && !move) {
+            const auto jitter = std::chrono::milliseconds(rng() % 1000);
+            for (auto until = std::chrono::steady_clock::now() + cfg_.recheck + jitter; !stopping_ && std::chrono::steady_clock::now() < until;)
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            if (stopping_ || cfg_.forced_span) continue;
+            const auto next = choose_span(k, address_, span);
+            if (next != *span) {
+                log_line("moving to layers " + std::to_string(next.first) + ":" + std::to_string(next.second) + " where the swarm is weaker");
+                span = next;
+                move = true;
+            }
+        }
+        node_->stop();
+        serving.join();
+        node_.reset();
+    }
+}
+
+}  // namespace llmn::node
