@@ -18,6 +18,7 @@ int cmd_perplexity(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 int cmd_start(int argc, char** argv);
+int cmd_swarm(int argc, char** argv);
 
 // Shared helpers for the commands.
 struct LoadedModel {

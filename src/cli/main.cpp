@@ -20,6 +20,7 @@ const char* kUsage =
     "  bench      prompt and generation tokens/s and peak memory (llama-bench style)\n"
     "  serve      serve a span of layers to the network (--layers a:b --listen HOST:PORT)\n"
     "  start      join the swarm: pick the layers where it is weakest and serve them\n"
+    "  swarm      list the nodes serving a model and the layers each covers\n"
     "\n"
     "run 'llm-node COMMAND --help' for the options of a command\n";
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
         if (cmd == "bench") return llmn::cli::cmd_bench(argc, argv);
         if (cmd == "serve") return llmn::cli::cmd_serve(argc, argv);
         if (cmd == "start") return llmn::cli::cmd_start(argc, argv);
+        if (cmd == "swarm") return llmn::cli::cmd_swarm(argc, argv);
         std::fprintf(stderr, "llm-node: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
         return 2;
     } catch (const llmn::cli::UsageError& e) {

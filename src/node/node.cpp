@@ -215,6 +215,12 @@ struct Node::Impl {
                     break;
                 }
             }
+        } catch (const net::NetError& e) {
+            // A peer hanging up (a probe, a finished client) is not worth a log line.
+            if (e.code() != net::Errc::closed) {
+                ++stats.link_errors;
+                if (!stopping) log_line("[peer " + peer + "] " + e.what());
+            }
         } catch (const std::exception& e) {
             ++stats.link_errors;
             if (!stopping) log_line("[peer " + peer + "] " + e.what());

@@ -1,0 +1,60 @@
+// llm-node swarm: what the swarm serves for a model: its nodes, which layers
+// each covers, their measured throughput, and a picture of the coverage.
+#include <algorithm>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/swarm_flags.h"
+#include "net/identity.h"
+#include "net/probe.h"
+
+namespace llmn::cli {
+
+int cmd_swarm(int argc, char** argv) {
+    std::vector<Flag> flags = {{{"-m", "--model"}, true, "GGUF model file (its id names the swarm)"},
+                               {{"--timeout"}, true, "seconds to look for nodes (default 5)"},
+                               {{"--json"}, false, "one JSON object per node"},
+                               {{"--help", "-h"}, false, "show this help"}};
+    for (Flag& f : swarm_flags()) flags.push_back(f);
+    Args args(argc, argv, 2, flags);
+    if (args.has("--help")) {
+        std::printf("usage: llm-node swarm -m MODEL [--bootstrap host:port] [--json]\n%s", args.help().c_str());
+        return 0;
+    }
+    std::string path = args.str("-m");
+    if (path.empty() && !args.positional().empty()) path = args.positional().front();
+    if (path.empty()) throw UsageError("no model given (-m MODEL.gguf)");
+    const auto model = engine::Model::load(path);
+    const int n_layer = model->config().n_layer;
+    const net::Key32 model_id = net::digest256(model->file().header_bytes());
+    auto dc = dht_config(args);
+    if (!args.has("--dht-listen")) dc.listen = "0.0.0.0:0";
+    swarm::Dht dht(dc);
+    const auto timeout = std::chrono::milliseconds(1000 * args.integer("--timeout", 5));
+    std::vector<net::ProbedNode> nodes;
+    for (const auto& p : net::probe_nodes(dht.peers(model_id, timeout), std::chrono::milliseconds(2000)))
+        if (p.info.model_id == model_id) nodes.push_back(p);
+    std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a.info.span_start < b.info.span_start; });
+    if (args.has("--json")) {
+        for (const auto& p : nodes)
+            std::printf("{\"node_id\":\"%s\",\"address\":%s,\"span\":[%u,%u],\"tokens_per_s\":%.3f,\"free_sessions\":%u,\"rtt_ms\":%.2f}\n",
+                        net::to_hex(p.identity.data(), 32).c_str(), json_string(p.address).c_str(), p.info.span_start, p.info.span_end,
+                        p.info.milli_tokens_per_s / 1000.0, p.info.free_sessions, p.rtt_seconds * 1000);
+        return 0;
+    }
+    std::printf("model %s (%s, %d layers), swarm %s...: %zu nodes\n\n", path.c_str(), model->config().spec.family.c_str(), n_layer,
+                net::to_hex(model_id.data(), 8).c_str(), nodes.size());
+    std::vector<int> cov(n_layer, 0);
+    for (const auto& p : nodes) {
+        std::string bar(size_t(n_layer), '.');
+        for (uint32_t l = p.info.span_start; l < p.info.span_end && l < uint32_t(n_layer); ++l) bar[l] = '#', ++cov[l];
+        std::printf("%-22s %s  layers %3u:%-3u %8.1f tok/s  %3u free  %s...\n", p.address.c_str(), bar.c_str(), p.info.span_start,
+                    p.info.span_end, p.info.milli_tokens_per_s / 1000.0, p.info.free_sessions, net::to_hex(p.identity.data(), 6).c_str());
+    }
+    std::string line;
+    for (int c : cov) line += c == 0 ? '!' : c > 9 ? '+' : char('0' + c);
+    std::printf("%-22s %s  (nodes per layer; ! = uncovered)\n", "coverage", line.c_str());
+    return std::count(cov.begin(), cov.end(), 0) == 0 ? 0 : 1;
+}
+
+}  // namespace llmn::cli
