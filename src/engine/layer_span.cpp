@@ -1,9 +1,13 @@
 #include "engine/layer_span.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "tensor/attention.h"
 #include "tensor/fp16.h"
 #include "tensor/thread_pool.h"
 
@@ -141,34 +145,51 @@ void SpanRunner::forward(float* hidden, const std::vector<SeqSlice>& slices, ten
 }
 
 void SpanRunner::attention(int li, int cl, const std::vector<SeqSlice>& slices, int n, tensor::ThreadPool& pool) {
+    (void)li;
     const model::ModelConfig& c = w_->model().config();
     const int64_t hd = c.n_embd_head_k, hdv = c.n_embd_head_v, nq = c.n_embd_q();
     const int group = c.n_head / c.n_head_kv;
     const float scale = 1.0f / std::sqrt(float(hd));
-    const int64_t items = int64_t(n) * c.n_head;
-    pool.parallel_for(items, [&](int64_t b, int64_t e, int) {
-        thread_local std::vector<float> scores, acc;
+    const tensor::AttentionF16Fn attend = tensor::attention_f16();
+    // Work items: (first token, token count, head), at most kBlock consecutive
+    // tokens of one slice each (a block shares every K/V row it reads). The
+    // blocks of a slice go in zig-zag order (first, last, second, ...) so the
+    // pool's contiguous chunks get similar causal lengths.
+    constexpr int kBlock = 16;
+    struct Item {
+        int t0, n_tok, head;
+    };
+    thread_local std::vector<Item> item_buf;  // the caller's; workers read it through `items`
+    std::vector<Item>& items = item_buf;
+    thread_local std::vector<std::pair<int, int>> blocks;
+    items.clear();
+    for (int t = 0; t < n;) {
+        blocks.clear();
+        const int32_t si = tok_slice_[t];
+        int end = t;
+        while (end < n && tok_slice_[end] == si) ++end;
+        for (int b = t; b < end; b += kBlock) blocks.emplace_back(b, std::min(kBlock, end - b));
+        for (size_t lo = 0, hi = blocks.size(); lo < hi;) {
+            for (int h = 0; h < c.n_head; ++h) items.push_back({blocks[lo].first, blocks[lo].second, h});
+            ++lo;
+            if (lo < hi) {
+                --hi;
+                for (int h = 0; h < c.n_head; ++h) items.push_back({blocks[hi].first, blocks[hi].second, h});
+            }
+        }
+        t = end;
+    }
+    pool.parallel_for(int64_t(items.size()), [&](int64_t b, int64_t e, int) {
         for (int64_t it = b; it < e; ++it) {
-            const int64_t t = it / c.n_head, h = it % c.n_head;
-            const int64_t kvh = h / group;
-            KvCache& cache = *slices[tok_slice_[t]].cache;
-            const int n_kv = tok_pos_[t] + 1;  // causal: positions 0..pos
-            const float* qh = q_.data() + t * nq + h * hd;
-            scores.resize(n_kv);
-            for (int j = 0; j < n_kv; ++j) {
-                const uint16_t* kj = cache.k(cl, j) + kvh * hd;
-                float s = 0.0f;
-                for (int64_t i = 0; i < hd; ++i) s += qh[i] * tensor::fp16_to_f32(kj[i]);
-                scores[j] = s * scale;
-            }
-            softmax(scores.data(), n_kv);
-            acc.assign(hdv, 0.0f);
-            for (int j = 0; j < n_kv; ++j) {
-                const uint16_t* vj = cache.v(cl, j) + kvh * hdv;
-                const float p = scores[j];
-                for (int64_t i = 0; i < hdv; ++i) acc[i] += p * tensor::fp16_to_f32(vj[i]);
-            }
-            std::copy(acc.begin(), acc.end(), att_.data() + (t * c.n_head + h) * hdv);
+            const Item& item = items[it];
+            const int64_t kvh = item.head / group;
+            KvCache& cache = *slices[tok_slice_[item.t0]].cache;
+            const uint16_t* k0 = cache.k(cl, 0);
+            const uint16_t* v0 = cache.v(cl, 0);
+            const size_t ks = size_t(c.n_embd_k_gqa()), vs = size_t(c.n_embd_v_gqa());  // KvCache row strides
+            attend(q_.data() + item.t0 * nq + item.head * hd, size_t(nq), item.n_tok, tok_pos_[item.t0],
+                   k0 + kvh * hd, ks, v0 + kvh * hdv, vs, int(hd), int(hdv), scale,
+                   att_.data() + (int64_t(item.t0) * c.n_head + item.head) * hdv, size_t(c.n_head * hdv));
         }
     });
 }

@@ -77,6 +77,7 @@ const Tables& tables() {
             if (i == int(Isa::avx512)) {
                 detail::fill_avx512(r.isa[i]);
                 detail::fill_avx512_gemm(r.isa[i]);
+                detail::fill_avx512_gemm_f16(r.isa[i]);
             }
         }
         r.active = choose_isa(r);

@@ -14,7 +14,7 @@ constexpr int kSpinIterations = 20000;
 // One spin step. Every so often it yields the core, so a pool with more
 // threads than cores still lets the thread being waited for run.
 inline void cpu_relax(int i) {
-    if ((i & 63) == 63) {
+    if ((i & 1023) == 1023) {
         std::this_thread::yield();
         return;
     }

@@ -325,9 +325,7 @@ struct HalfDecode : NoAux {
     }
 };
 
-// F16 has no gemm: rows x tokens tiles of F16 (f16 or f32 activations, 4x4 and
-// 4x6) ran no faster end to end than vec_dot, with decode slower (the TinyLlama
-// F16 bench, Zen4); F16 stays on the vec_dot path until that is understood.
+// F16's gemm is in avx512_gemm_f16.cpp (16 tokens per register).
 
 struct GemmBF16 : HalfDecode<GemmBF16> {
     static constexpr int kStep = 32;

@@ -4,6 +4,7 @@
 // raw GGUF type id; kernel_table.cpp starts every ISA from the scalar table,
 // then lays AVX2 and (for AVX-512) the AVX-512 entries on top.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "tensor/kernels.h"
@@ -26,5 +27,11 @@ void fill_avx2(KernelTable* tables);
 void fill_avx512(KernelTable* tables);
 // avx512_gemm.cpp: multi-row x multi-token kernels (KernelTable::gemm).
 void fill_avx512_gemm(KernelTable* tables);
+// avx512_gemm_f16.cpp: F16 gemm; call after fill_avx512 (it keeps that table's F16 vec_dot).
+void fill_avx512_gemm_f16(KernelTable* tables);
+// avx512_attention.cpp: tensor::attention_f16 for AVX-512 (see tensor/attention.h).
+void attention_f16_avx512(const float* q, size_t q_stride, int n_q, int pos0, const uint16_t* k, size_t k_stride,
+                          const uint16_t* v, size_t v_stride, int hd, int hdv, float scale, float* out,
+                          size_t out_stride);
 
 }  // namespace llmn::tensor::detail
