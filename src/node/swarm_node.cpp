@@ -66,10 +66,12 @@ std::pair<int, int> SwarmNode::choose_span(int k, const std::string& self, std::
         if (p.info.model_id == model_id && p.info.n_layer == uint32_t(n_layer))
             records.push_back({int(p.info.span_start), int(p.info.span_end), p.info.milli_tokens_per_s / 1000.0});
     const double own = 1.0 / (seconds_per_layer_ * k);
-    if (current) records.push_back({current->first, current->second, own});
-    const auto cov = swarm::layer_coverage(records, n_layer);
-    const int best = swarm::choose_span_start(cov, k);
-    if (current && !swarm::should_move(cov, current->first, k, own, best)) return *current;
+    const auto others_cov = swarm::layer_coverage(records, n_layer);  // without us
+    const int best = swarm::choose_span_start(others_cov, k);
+    if (std::getenv("LLM_NODE_SWARM_DEBUG"))
+        log_line("re-check: " + std::to_string(peers.size()) + " peers on the DHT, " + std::to_string(records.size()) +
+                 " reachable, best window starts at " + std::to_string(best));
+    if (current && !swarm::should_move(others_cov, current->first, k, own, best)) return *current;
     return {best, best + k};
 }
 

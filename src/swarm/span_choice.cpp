@@ -35,14 +35,19 @@ int choose_span_start(const std::vector<double>& cov, int k) {
     return best;
 }
 
-bool should_move(const std::vector<double>& cov, int current_start, int k, double own, int best_start, double ratio) {
+bool should_move(const std::vector<double>& others, int current_start, int k, double own, int best_start, double ratio) {
     if (best_start == current_start) return false;
-    std::vector<double> without = cov;
-    for (int l = current_start; l < current_start + k && l < int(without.size()); ++l) without[l] = std::max(0.0, without[l] - own);
-    const double here = score(without, current_start, k).weakest;  // what our window has without us
-    const double there = score(without, best_start, k).weakest;
-    // Leaving would uncover our layers: stay. Otherwise move only for a clear gain.
-    if (here <= 0.0) return false;
+    auto uncovered_with_us_at = [&](int start) {
+        int n = 0;
+        for (int l = 0; l < int(others.size()); ++l)
+            if (others[l] <= 0.0 && !(l >= start && l < start + k && own > 0)) ++n;
+        return n;
+    };
+    const int unc_here = uncovered_with_us_at(current_start), unc_there = uncovered_with_us_at(best_start);
+    if (unc_there != unc_here) return unc_there < unc_here;
+    const double here = score(others, current_start, k).weakest;  // what our window has without us
+    const double there = score(others, best_start, k).weakest;
+    if (here <= 0.0) return false;  // we alone hold some of our layers: a move only trades gaps
     return there < ratio * here;
 }
 

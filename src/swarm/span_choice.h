@@ -18,10 +18,12 @@ std::vector<double> layer_coverage(const std::vector<SpanRecord>& records, int n
 // throughput, then the lowest start. k is clamped to [1, n_layer].
 int choose_span_start(const std::vector<double>& coverage, int k);
 
-// Hysteresis: move from the current window only when the best window's weakest
-// layer has less than `ratio` of the throughput of the current window's weakest
-// layer with this node's own share removed (so nodes do not oscillate).
-bool should_move(const std::vector<double>& coverage, int current_start, int k, double own_tokens_per_s, int best_start,
+// Hysteresis, on the coverage of the *other* nodes: move from the current
+// window to `best_start` when that leaves fewer layers uncovered, or (as many
+// uncovered) when the best window's weakest layer has less than `ratio` of
+// the throughput of the current window's weakest layer without us. So nodes
+// fill gaps left by a node that went away but do not oscillate.
+bool should_move(const std::vector<double>& others, int current_start, int k, double own_tokens_per_s, int best_start,
                  double ratio = 0.5);
 
 // Layers that fit: how many of n_layer (each `layer_bytes`, plus `kv_bytes_per_layer`

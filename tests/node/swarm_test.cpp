@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -101,6 +102,7 @@ TEST(Swarm, NodesWithNoSpanCoverTheModelAndAClientFindsThemThroughTheBootstrap) 
     };
     EXPECT_EQ(ids(remote.out), ids(local.out));
     EXPECT_FALSE(ids(local.out).empty());
+
 }
 
 }  // namespace

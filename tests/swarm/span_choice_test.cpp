@@ -17,15 +17,23 @@ TEST(SpanChoice, WhenAllIsCoveredTheWeakestWindowWins) {
 }
 
 TEST(SpanChoice, HysteresisKeepsANodeWhereItIsUnlessTheGainIsClear) {
-    // We (10 tok/s) serve 0..4 alongside a 10 tok/s node; 4..8 has 8 tok/s: not a clear gain.
-    auto cov = layer_coverage({{0, 4, 10.0}, {0, 4, 10.0}, {4, 8, 8.0}}, 8);
-    EXPECT_FALSE(should_move(cov, 0, 4, 10.0, choose_span_start(cov, 4)));
+    // Others: a 10 tok/s node on 0..4 (with us) and 8 tok/s on 4..8: not a clear gain.
+    auto others = layer_coverage({{0, 4, 10.0}, {4, 8, 8.0}}, 8);
+    EXPECT_FALSE(should_move(others, 0, 4, 10.0, choose_span_start(others, 4)));
     // 4..8 has only 1 tok/s: move.
-    cov = layer_coverage({{0, 4, 10.0}, {0, 4, 10.0}, {4, 8, 1.0}}, 8);
-    EXPECT_TRUE(should_move(cov, 0, 4, 10.0, choose_span_start(cov, 4)));
-    // The only node on 0..4 never leaves it uncovered.
-    cov = layer_coverage({{0, 4, 10.0}}, 8);
-    EXPECT_FALSE(should_move(cov, 0, 4, 10.0, choose_span_start(cov, 4)));
+    others = layer_coverage({{0, 4, 10.0}, {4, 8, 1.0}}, 8);
+    EXPECT_TRUE(should_move(others, 0, 4, 10.0, choose_span_start(others, 4)));
+    // The only node on 0..4 never leaves it uncovered for an equal gap elsewhere.
+    others = layer_coverage({}, 8);
+    EXPECT_FALSE(should_move(others, 0, 4, 10.0, 4));
+}
+
+TEST(SpanChoice, ANodeMovesToFillTheGapLeftByANodeThatWentAway) {
+    // We serve 1..4; the others cover 0..3 and 5..6: layer 4 is a gap only we can... not fill from here.
+    const auto others = layer_coverage({{0, 3, 10.0}, {5, 6, 10.0}}, 6);
+    const int best = choose_span_start(others, 3);
+    EXPECT_TRUE(best == 2 || best == 3) << best;  // either window fills both gap layers
+    EXPECT_TRUE(should_move(others, 1, 3, 10.0, best));  // 3..6 leaves nothing uncovered, 1..4 leaves layer 4
 }
 
 TEST(SpanChoice, LayersThatFitRespectTheBudget) {
