@@ -78,6 +78,7 @@ const Tables& tables() {
                 detail::fill_avx512(r.isa[i]);
                 detail::fill_avx512_gemm(r.isa[i]);
                 detail::fill_avx512_gemm_f16(r.isa[i]);
+                detail::fill_avx512_gemm_kquants(r.isa[i]);
             }
         }
         r.active = choose_isa(r);

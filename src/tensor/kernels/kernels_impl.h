@@ -29,6 +29,8 @@ void fill_avx512(KernelTable* tables);
 void fill_avx512_gemm(KernelTable* tables);
 // avx512_gemm_f16.cpp: F16 gemm; call after fill_avx512 (it keeps that table's F16 vec_dot).
 void fill_avx512_gemm_f16(KernelTable* tables);
+// avx512_gemm_kquants.cpp: Q4_K/Q6_K gemm; call after fill_avx512 (it uses that table's vec_dot for few tokens).
+void fill_avx512_gemm_kquants(KernelTable* tables);
 // avx512_attention.cpp: tensor::attention_f16 for AVX-512 (see tensor/attention.h).
 void attention_f16_avx512(const float* q, size_t q_stride, int n_q, int pos0, const uint16_t* k, size_t k_stride,
                           const uint16_t* v, size_t v_stride, int hd, int hdv, float scale, float* out,
