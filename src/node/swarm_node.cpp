@@ -62,9 +62,17 @@ std::pair<int, int> SwarmNode::choose_span(int k, const std::string& self, std::
     for (const auto& p : peers)
         if (p != self) others.push_back(p);
     std::vector<swarm::SpanRecord> records;
+    std::string seen;
     for (const net::ProbedNode& p : net::probe_nodes(others, std::chrono::milliseconds(2000)))
-        if (p.info.model_id == model_id && p.info.n_layer == uint32_t(n_layer))
+        if (p.info.model_id == model_id && p.info.n_layer == uint32_t(n_layer)) {
             records.push_back({int(p.info.span_start), int(p.info.span_end), p.info.milli_tokens_per_s / 1000.0});
+            seen += " " + p.address + "=" + std::to_string(p.info.span_start) + ":" + std::to_string(p.info.span_end);
+        }
+    if (std::getenv("LLM_NODE_SWARM_DEBUG")) {
+        std::string all;
+        for (const auto& p : peers) all += " " + p;
+        log_line("peers:" + all + " | reachable:" + seen);
+    }
     const double own = 1.0 / (seconds_per_layer_ * k);
     const auto others_cov = swarm::layer_coverage(records, n_layer);  // without us
     const int best = swarm::choose_span_start(others_cov, k);
