@@ -15,7 +15,7 @@ for span in "0:$a" "$a:$b" "$b:$L"; do
 done
 sleep 2
 route=127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
-tg() { "$bin" bench -m "$model" -p 0 -n 32 -t "$t" -r 1 -o json "$@" 2>/dev/null | python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)[0]["avg_ts"])'; }
+tg() { "$bin" bench -m "$model" -p 0 -n "${N_GEN:-32}" -t "$t" -r 1 -o json "$@" 2>/dev/null | python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)[0]["avg_ts"])'; }
 for r in $(seq "$rounds"); do
   echo "round $r: single $(tg) | 3 nodes $(tg --route "$route") | 3 nodes x4 $(tg --route "$route" --sessions 4) | 3 nodes x8 $(tg --route "$route" --sessions 8)"
 done
