@@ -122,6 +122,31 @@ std::unique_ptr<Tokenizer> Tokenizer::create(Vocab vocab) {
     throw TokenizerError("unsupported tokenizer model '" + vocab.model + "' (supported: llama, gpt2)");
 }
 
+void Tokenizer::push_bos(std::vector<int32_t>& out) const {
+    if (vocab_.bos_id < 0) throw TokenizerError("tokenizer: add_bos is set but the vocab has no BOS token");
+    out.push_back(vocab_.bos_id);
+}
+
+void Tokenizer::push_eos(std::vector<int32_t>& out) const {
+    if (vocab_.eos_id < 0) throw TokenizerError("tokenizer: add_eos is set but the vocab has no EOS token");
+    out.push_back(vocab_.eos_id);
+}
+
+bool Tokenizer::special_piece(int32_t id, bool special, std::string& out) const {
+    out.clear();
+    if (id < 0 || id >= vocab_.size()) return true;
+    const uint32_t attr = vocab_.attrs[id];
+    if (attr & (TokenAttr::unknown | TokenAttr::control)) {
+        if (special) out = vocab_.tokens[id];
+        return true;
+    }
+    if (attr & TokenAttr::user_defined) {
+        out = vocab_.tokens[id];
+        return true;
+    }
+    return false;
+}
+
 bool Tokenizer::is_eog(int32_t id) const {
     return id >= 0 && std::find(vocab_.eog_ids.begin(), vocab_.eog_ids.end(), id) != vocab_.eog_ids.end();
 }

@@ -79,6 +79,12 @@ public:
 
 protected:
     explicit Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {}
+    // Appends BOS (or EOS) when the vocab asks for it; throws when it has none.
+    void push_bos(std::vector<int32_t>& out) const;
+    void push_eos(std::vector<int32_t>& out) const;
+    // The piece of an out-of-range, unknown, control or user-defined token
+    // (the same for both families); false for tokens the subclass decodes.
+    bool special_piece(int32_t id, bool special, std::string& out) const;
     Vocab vocab_;
 };
 

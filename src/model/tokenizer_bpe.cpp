@@ -122,8 +122,7 @@ std::vector<int32_t> BpeTokenizer::encode(std::string_view text, bool add_specia
     std::vector<int32_t> out;
     const auto frags = index_.partition(text, parse_special);
     if (add_special && vocab_.add_bos) {
-        if (vocab_.bos_id < 0) throw TokenizerError("tokenizer: add_bos is set but the vocab has no BOS token");
-        out.push_back(vocab_.bos_id);
+        push_bos(out);
     }
     for (const auto& f : frags) {
         if (f.token >= 0) {
@@ -132,19 +131,14 @@ std::vector<int32_t> BpeTokenizer::encode(std::string_view text, bool add_specia
         }
         for (const std::string& word : pre_tokenize(text.substr(f.offset, f.length), pre_)) encode_word(word, out);
     }
-    if (add_special && vocab_.add_eos) {
-        if (vocab_.eos_id < 0) throw TokenizerError("tokenizer: add_eos is set but the vocab has no EOS token");
-        out.push_back(vocab_.eos_id);
-    }
+    if (add_special && vocab_.add_eos) push_eos(out);
     return out;
 }
 
 std::string BpeTokenizer::token_to_piece(int32_t id, bool special) const {
-    if (id < 0 || id >= vocab_.size()) return {};
+    if (std::string piece; special_piece(id, special, piece)) return piece;
     const uint32_t attr = vocab_.attrs[id];
     const std::string& text = vocab_.tokens[id];
-    if (attr & (TokenAttr::unknown | TokenAttr::control)) return special ? text : std::string();
-    if (attr & TokenAttr::user_defined) return text;
     if (attr & TokenAttr::normal) {
         std::string out;
         for (uint32_t cpt : unicode::decode_utf8(text)) {

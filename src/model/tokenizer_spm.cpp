@@ -134,8 +134,7 @@ std::vector<int32_t> SpmTokenizer::encode(std::string_view text, bool add_specia
     const auto frags = index_.partition(text, parse_special);
     const bool bos = add_special && vocab_.add_bos;
     if (bos) {
-        if (vocab_.bos_id < 0) throw TokenizerError("tokenizer: add_bos is set but the vocab has no BOS token");
-        out.push_back(vocab_.bos_id);
+        push_bos(out);
     }
     bool prev_special = true;  // the first text fragment gets the space prefix too
     for (const auto& f : frags) {
@@ -156,19 +155,14 @@ std::vector<int32_t> SpmTokenizer::encode(std::string_view text, bool add_specia
         encode_text(escaped, out);
         prev_special = false;
     }
-    if (add_special && vocab_.add_eos) {
-        if (vocab_.eos_id < 0) throw TokenizerError("tokenizer: add_eos is set but the vocab has no EOS token");
-        out.push_back(vocab_.eos_id);
-    }
+    if (add_special && vocab_.add_eos) push_eos(out);
     return out;
 }
 
 std::string SpmTokenizer::token_to_piece(int32_t id, bool special) const {
-    if (id < 0 || id >= vocab_.size()) return {};
+    if (std::string piece; special_piece(id, special, piece)) return piece;
     const uint32_t attr = vocab_.attrs[id];
     const std::string& text = vocab_.tokens[id];
-    if (attr & (TokenAttr::unknown | TokenAttr::control)) return special ? text : std::string();
-    if (attr & TokenAttr::user_defined) return text;
     if (attr & TokenAttr::normal) {
         std::string out;
         out.reserve(text.size());

@@ -128,23 +128,7 @@ std::string write_mamba_model() {
     w.set_u32("mamba.ssm.state_size", 4);
     w.set_u32("mamba.ssm.time_step_rank", 1);
     w.set_f32("mamba.attention.layer_norm_rms_epsilon", 1e-5f);
-    std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
-    std::vector<float> scores = {0, 0, 0};
-    std::vector<int32_t> types = {2, 3, 3};
-    for (int b = 0; b < 256; ++b) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-        tokens.push_back(buf);
-        scores.push_back(0);
-        types.push_back(6);
-    }
-    w.set_string("tokenizer.ggml.model", "llama");
-    w.set_array_strings("tokenizer.ggml.tokens", tokens);
-    w.set_array_f32("tokenizer.ggml.scores", scores);
-    w.set_array_i32("tokenizer.ggml.token_type", types);
-    w.set_u32("tokenizer.ggml.bos_token_id", 1);
-    w.set_u32("tokenizer.ggml.eos_token_id", 2);
-    const int64_t V = int64_t(tokens.size());
+    const int64_t V = add_spm_vocab(w, 259);
     w.add_tensor("token_embd.weight", tensor::DType::f32, {8, V}, std::vector<uint8_t>(size_t(8 * V * 4), 0));
     const std::string path = temp_path("mamba.gguf");
     w.write(path);

@@ -35,6 +35,33 @@ std::vector<uint8_t> norm_weights(int64_t n, std::mt19937_64& rng) {
 
 }  // namespace
 
+int add_spm_vocab(model::GgufWriter& w, int n_vocab) {
+    // <unk> <s> </s>, 256 byte tokens, then word pieces up to n_vocab.
+    std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+    std::vector<float> scores = {0, 0, 0};
+    std::vector<int32_t> types = {2, 3, 3};
+    for (int b = 0; b < 256; ++b) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+        tokens.push_back(buf);
+        scores.push_back(0);
+        types.push_back(6);
+    }
+    for (int i = 0; int(tokens.size()) < n_vocab; ++i) {
+        tokens.push_back("\xe2\x96\x81w" + std::to_string(i));
+        scores.push_back(-float(i));
+        types.push_back(1);
+    }
+    w.set_string("tokenizer.ggml.model", "llama");
+    w.set_array_strings("tokenizer.ggml.tokens", tokens);
+    w.set_array_f32("tokenizer.ggml.scores", scores);
+    w.set_array_i32("tokenizer.ggml.token_type", types);
+    w.set_u32("tokenizer.ggml.bos_token_id", 1);
+    w.set_u32("tokenizer.ggml.eos_token_id", 2);
+    w.set_u32("tokenizer.ggml.unknown_token_id", 0);
+    return int(tokens.size());
+}
+
 std::string write_random_model(const RandomModelSpec& s, const std::string& path) {
     std::mt19937_64 rng(s.seed);
     model::GgufWriter w;
@@ -55,31 +82,9 @@ std::string write_random_model(const RandomModelSpec& s, const std::string& path
     w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
     w.set_f32(a + ".rope.freq_base", 10000.0f);
 
-    // A SentencePiece vocab: <unk> <s> </s>, 256 byte tokens, then word pieces.
-    std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
-    std::vector<float> scores = {0, 0, 0};
-    std::vector<int32_t> types = {2, 3, 3};
-    for (int b = 0; b < 256; ++b) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-        tokens.push_back(buf);
-        scores.push_back(0);
-        types.push_back(6);
-    }
-    for (int i = 0; int(tokens.size()) < s.n_vocab; ++i) {
-        tokens.push_back("\xe2\x96\x81w" + std::to_string(i));
-        scores.push_back(-float(i));
-        types.push_back(1);
-    }
-    w.set_string("tokenizer.ggml.model", "llama");
-    w.set_array_strings("tokenizer.ggml.tokens", tokens);
-    w.set_array_f32("tokenizer.ggml.scores", scores);
-    w.set_array_i32("tokenizer.ggml.token_type", types);
-    w.set_u32("tokenizer.ggml.bos_token_id", 1);
-    w.set_u32("tokenizer.ggml.eos_token_id", 2);
-    w.set_u32("tokenizer.ggml.unknown_token_id", 0);
+    const int n_tokens = add_spm_vocab(w, s.n_vocab);
 
-    const int64_t V = int64_t(tokens.size());
+    const int64_t V = n_tokens;
     const float ws = 1.0f / std::sqrt(float(d));
     w.add_tensor("token_embd.weight", s.weight_type, {d, V}, random_tensor(s.weight_type, d, V, 1.0f, rng));
     w.add_tensor("output_norm.weight", tensor::DType::f32, {d}, norm_weights(d, rng));

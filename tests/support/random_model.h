@@ -7,6 +7,10 @@
 
 #include "tensor/dtype.h"
 
+namespace llmn::model {
+class GgufWriter;
+}
+
 namespace llmn::testing {
 
 struct RandomModelSpec {
@@ -24,6 +28,10 @@ struct RandomModelSpec {
     int ctx_len = 512;
     uint64_t seed = 1;
 };
+
+// Adds a SentencePiece vocab (<unk> <s> </s>, 256 byte tokens, then word
+// pieces) of at least 259 and up to n_vocab tokens; returns its size.
+int add_spm_vocab(model::GgufWriter& w, int n_vocab);
 
 // Writes the model to `path` (with a small SentencePiece vocab) and returns path.
 std::string write_random_model(const RandomModelSpec& spec, const std::string& path);
