@@ -1,5 +1,6 @@
 // llm-node: one binary, one subcommand per file in cli/.
 #include <cstdio>
+#include <csignal>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -27,6 +28,9 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A closed pipe (stdout to a reader that left, a peer's socket) must be an
+    // error on that write, not the death of a node serving others.
+    std::signal(SIGPIPE, SIG_IGN);
     if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
         std::fputs(kUsage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

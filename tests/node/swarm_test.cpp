@@ -7,6 +7,7 @@
 #include <chrono>
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "../cli/run_process.h"
@@ -34,54 +35,73 @@ int free_udp_port() {
     return next++;
 }
 
-TEST(Swarm, NodesWithNoSpanCoverTheModelAndAClientFindsThemThroughTheBootstrap) {
-    testing::RandomModelSpec spec;
-    spec.arch = "llama";
-    spec.n_layer = 6;
-    spec.n_embd = 256;
-    spec.n_ff = 512;
-    spec.n_head = 4;
-    spec.n_head_kv = 2;
-    const std::string model = testing::write_random_model(spec, testing::temp_path("swarm.gguf"));
-    auto m = engine::Model::load(model);
-    const uint64_t layer_mib = (m->span_weight_bytes(0, 6) / 6) >> 20;
-    const std::string seed_dht = "127.0.0.1:" + std::to_string(free_udp_port());
+struct SwarmFixture {
+    std::string model;
+    uint64_t layer_mib = 0;
+    std::string seed_dht = "127.0.0.1:" + std::to_string(free_udp_port());
 
-    auto start = [&](const std::string& dht_listen, const std::string& bootstrap, int max_mib) {
+    explicit SwarmFixture(const std::string& name) {
+        testing::RandomModelSpec spec;
+        spec.arch = "llama";
+        spec.n_layer = 6;
+        spec.n_embd = 256;
+        spec.n_ff = 512;
+        spec.n_head = 4;
+        spec.n_head_kv = 2;
+        model = testing::write_random_model(spec, testing::temp_path(name));
+        layer_mib = (engine::Model::load(model)->span_weight_bytes(0, 6) / 6) >> 20;
+    }
+    // Memory budget for about n layers (64 MiB reserve + KV and rounding).
+    int budget_for(int n) const { return 64 + int(layer_mib + 2) * n + 2; }
+
+    // `llm-node start` with no span; the first node (no bootstrap) is the seed.
+    std::unique_ptr<NodeProcess> start(bool seed, int max_mib) const {
         std::vector<std::string> cmd = {"start", model, "--listen", "127.0.0.1:0", "-t", "1", "--recheck", "2",
                                         "--max-memory", std::to_string(max_mib)};
-        auto f = local_dht(bootstrap);
+        auto f = local_dht(seed ? "" : seed_dht);
         cmd.insert(cmd.end(), f.begin(), f.end());
-        for (size_t i = 0; i + 1 < cmd.size(); ++i)
-            if (cmd[i] == "--dht-listen" && !dht_listen.empty()) cmd[i + 1] = dht_listen;
+        if (seed)
+            for (size_t i = 0; i + 1 < cmd.size(); ++i)
+                if (cmd[i] == "--dht-listen") cmd[i + 1] = seed_dht;
         return std::make_unique<NodeProcess>(cmd);
-    };
-    const auto t0 = std::chrono::steady_clock::now();
-    // Budgets: 64 MiB reserve + about 3 layers for three nodes, about 1 layer for the small one.
-    const int big = 64 + int(layer_mib + 2) * 3 + 2, small = 64 + int(layer_mib + 2);
-    std::vector<std::unique_ptr<NodeProcess>> nodes;
-    nodes.push_back(start(seed_dht, "", big));
-    nodes.push_back(start("", seed_dht, big));
-    nodes.push_back(start("", seed_dht, big));
-    nodes.push_back(start("", seed_dht, small));
+    }
+};
 
-    std::vector<std::string> addrs;
-    for (auto& n : nodes) addrs.push_back(n->address());
-    bool covered = false;
-    std::vector<net::ProbedNode> seen;
-    while (!covered && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30)) {
+// Probes the nodes until their spans cover all 6 layers (bounded); returns
+// what the last probe saw, or nothing if coverage did not happen in time.
+std::optional<std::vector<net::ProbedNode>> wait_for_coverage(const std::vector<std::string>& addrs, std::chrono::seconds limit) {
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < limit) {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        seen = net::probe_nodes(addrs, std::chrono::milliseconds(1000));
+        auto seen = net::probe_nodes(addrs, std::chrono::milliseconds(1000));
         std::vector<int> cov(6, 0);
         for (const auto& p : seen)
             for (uint32_t l = p.info.span_start; l < p.info.span_end && l < 6; ++l) ++cov[l];
-        covered = seen.size() == nodes.size() && std::count(cov.begin(), cov.end(), 0) == 0;
+        if (seen.size() == addrs.size() && std::count(cov.begin(), cov.end(), 0) == 0) return seen;
     }
+    return std::nullopt;
+}
+
+TEST(Swarm, NodesWithNoSpanCoverTheModelAndAClientFindsThemThroughTheBootstrap) {
+    SwarmFixture sw("swarm.gguf");
+    const std::string& model = sw.model;
+    const std::string& seed_dht = sw.seed_dht;
+    const auto t0 = std::chrono::steady_clock::now();
+    // Budgets: about 3 layers for three nodes, about 1 layer for the small one.
+    std::vector<std::unique_ptr<NodeProcess>> nodes;
+    nodes.push_back(sw.start(true, sw.budget_for(3)));
+    nodes.push_back(sw.start(false, sw.budget_for(3)));
+    nodes.push_back(sw.start(false, sw.budget_for(3)));
+    nodes.push_back(sw.start(false, sw.budget_for(1)));
+
+    std::vector<std::string> addrs;
+    for (auto& n : nodes) addrs.push_back(n->address());
+    const auto seen = wait_for_coverage(addrs, std::chrono::seconds(30));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    ASSERT_TRUE(covered) << "layers not covered within 30 s; node log: " << nodes[1]->log();
+    ASSERT_TRUE(seen) << "layers not covered within 30 s; node log: " << nodes[1]->log();
     std::printf("swarm: 4 nodes covered all 6 layers in %.1f s\n", secs);
     std::map<std::string, int> len;
-    for (const auto& p : seen) len[p.address] = int(p.info.span_end - p.info.span_start);
+    for (const auto& p : *seen) len[p.address] = int(p.info.span_end - p.info.span_start);
     EXPECT_LT(len[nodes[3]->address()], len[nodes[1]->address()]) << "the small node should serve fewer layers";
 
     // A client that knows only the bootstrap address.
@@ -103,6 +123,40 @@ TEST(Swarm, NodesWithNoSpanCoverTheModelAndAClientFindsThemThroughTheBootstrap) 
     EXPECT_EQ(ids(remote.out), ids(local.out));
     EXPECT_FALSE(ids(local.out).empty());
 
+}
+
+// Three nodes that fit 3 of the 6 layers each: two halves are covered, one of
+// them twice. When the only node of a half leaves, a node of the doubled half
+// moves over at its next re-check.
+TEST(Swarm, WhenANodeLeavesTheOthersReCoverItsLayers) {
+    SwarmFixture sw("swarm-leave.gguf");
+    std::vector<std::unique_ptr<NodeProcess>> nodes;
+    nodes.push_back(sw.start(true, sw.budget_for(3)));
+    nodes.push_back(sw.start(false, sw.budget_for(3)));
+    nodes.push_back(sw.start(false, sw.budget_for(3)));
+    std::vector<std::string> addrs;
+    for (auto& n : nodes) addrs.push_back(n->address());
+    const auto seen = wait_for_coverage(addrs, std::chrono::seconds(30));
+    ASSERT_TRUE(seen) << "layers not covered within 30 s; node log: " << nodes[1]->log();
+
+    // A node without which some layer would be uncovered.
+    size_t lone = nodes.size();
+    for (size_t i = 0; i < nodes.size() && lone == nodes.size(); ++i) {
+        std::vector<int> cov(6, 0);
+        for (const auto& p : *seen)
+            if (p.address != addrs[i])
+                for (uint32_t l = p.info.span_start; l < p.info.span_end && l < 6; ++l) ++cov[l];
+        if (std::count(cov.begin(), cov.end(), 0) > 0) lone = i;
+    }
+    ASSERT_LT(lone, nodes.size()) << "expected a layer served by a single node";
+    const auto t0 = std::chrono::steady_clock::now();
+    nodes[lone]->stop();
+    nodes.erase(nodes.begin() + std::ptrdiff_t(lone));
+    addrs.erase(addrs.begin() + std::ptrdiff_t(lone));
+    const auto after = wait_for_coverage(addrs, std::chrono::seconds(40));
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(after) << "the others did not re-cover the layers; logs:\n" << nodes[0]->log() << "\n" << nodes[1]->log();
+    std::printf("swarm: layers re-covered %.1f s after a node left\n", secs);
 }
 
 }  // namespace

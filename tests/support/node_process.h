@@ -4,7 +4,6 @@
 // stderr goes to a log file under the test temp folder.
 #pragma once
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -36,36 +35,28 @@ public:
         std::vector<std::string> argv = {llm_node_binary()};
         argv.insert(argv.end(), command.begin(), command.end());
         argv.insert(argv.end(), {"--key", log_ + ".key"});
-        int out[2];
-        if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+        // stdout goes to a file, so the node can print later lines (a span
+        // move) after we have read the first one.
+        const std::string out_path = log_ + ".out";
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         posix_spawn_file_actions_addopen(&fa, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         std::vector<char*> cargv;
         for (auto& a : argv) cargv.push_back(a.data());
         cargv.push_back(nullptr);
         const int rc = posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), environ);
         posix_spawn_file_actions_destroy(&fa);
-        close(out[1]);
-        if (rc != 0) {
-            close(out[0]);
-            throw std::runtime_error("cannot start " + argv[0]);
-        }
+        if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
         // First line: {"listening":"127.0.0.1:PORT",...}; bounded wait.
         std::string line;
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-            pollfd p{out[0], POLLIN, 0};
-            if (poll(&p, 1, 200) > 0) {
-                char buf[512];
-                const ssize_t n = read(out[0], buf, sizeof buf);
-                if (n <= 0) break;
-                line.append(buf, size_t(n));
-            }
+        while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline && alive()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            line = read_file(out_path);
         }
-        close(out[0]);
+        if (line.find('\n') == std::string::npos) line = read_file(out_path);
         const auto key = line.find("\"listening\":\"");
         if (key == std::string::npos) {
             stop();
