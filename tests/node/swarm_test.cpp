@@ -55,9 +55,10 @@ struct SwarmFixture {
     int budget_for(int n) const { return 64 + int(layer_mib + 2) * n + 2; }
 
     // `llm-node start` with no span; the first node (no bootstrap) is the seed.
-    std::unique_ptr<NodeProcess> start(bool seed, int max_mib) const {
+    std::unique_ptr<NodeProcess> start(bool seed, int max_mib, const std::string& layers = "") const {
         std::vector<std::string> cmd = {"start", model, "--listen", "127.0.0.1:0", "-t", "1", "--recheck", "2",
                                         "--max-memory", std::to_string(max_mib)};
+        if (!layers.empty()) cmd.insert(cmd.end(), {"--layers", layers});
         auto f = local_dht(seed ? "" : seed_dht);
         cmd.insert(cmd.end(), f.begin(), f.end());
         if (seed)
@@ -157,6 +158,22 @@ TEST(Swarm, WhenANodeLeavesTheOthersReCoverItsLayers) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_TRUE(after) << "the others did not re-cover the layers; logs:\n" << nodes[0]->log() << "\n" << nodes[1]->log();
     std::printf("swarm: layers re-covered %.1f s after a node left\n", secs);
+}
+
+// Every layer is covered, 3:6 twice: a node joining with room for 3 (or 4)
+// layers takes the weakest window, the one starting at layer 0.
+TEST(Swarm, ANodeJoiningAFullyCoveredSwarmTakesTheWeakestSpan) {
+    SwarmFixture sw("swarm-join.gguf");
+    std::vector<std::unique_ptr<NodeProcess>> nodes;
+    nodes.push_back(sw.start(true, sw.budget_for(6), "0:3"));
+    nodes.push_back(sw.start(false, sw.budget_for(6), "3:6"));
+    nodes.push_back(sw.start(false, sw.budget_for(6), "3:6"));
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // let their announces reach the bootstrap
+    auto joiner = sw.start(false, sw.budget_for(3));
+    const auto seen = net::probe_nodes({joiner->address()}, std::chrono::milliseconds(2000));
+    ASSERT_EQ(seen.size(), 1u) << joiner->log();
+    EXPECT_EQ(seen[0].info.span_start, 0u) << joiner->log();
+    EXPECT_GE(seen[0].info.span_end, 3u) << joiner->log();  // its budget fits 3 or 4 layers
 }
 
 }  // namespace
