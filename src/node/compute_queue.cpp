@@ -2,13 +2,12 @@
 
 #include <unordered_set>
 
-#include "tensor/thread_pool.h"
 
 namespace llmn::node {
 
 ComputeQueue::ComputeQueue(std::shared_ptr<const engine::SpanWeights> weights, int threads,
                            std::function<void(ComputeDone)> on_done, int max_batch_tokens)
-    : weights_(std::move(weights)), on_done_(std::move(on_done)), threads_(threads), max_batch_tokens_(max_batch_tokens) {
+    : weights_(std::move(weights)), on_done_(std::move(on_done)), max_batch_tokens_(max_batch_tokens), pool_(threads) {
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -26,11 +25,12 @@ void ComputeQueue::push(ComputeJob job) {
         std::lock_guard<std::mutex> lock(mu_);
         queue_.push_back(std::move(job));
     }
+    pool_.wake();  // the workers' wake-up overlaps the compute thread's
     cv_.notify_one();
 }
 
 void ComputeQueue::loop() {
-    tensor::ThreadPool pool(threads_);
+    tensor::ThreadPool& pool = pool_;
     engine::SpanRunner runner(weights_);
     const int d = weights_->model().config().n_embd;
     std::vector<float> hidden;

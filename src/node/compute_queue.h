@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/layer_span.h"
+#include "tensor/thread_pool.h"
 
 namespace llmn::node {
 
@@ -49,8 +50,8 @@ private:
 
     std::shared_ptr<const engine::SpanWeights> weights_;
     std::function<void(ComputeDone)> on_done_;
-    int threads_;
     int max_batch_tokens_;
+    tensor::ThreadPool pool_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<ComputeJob> queue_;

@@ -58,8 +58,12 @@ void ThreadPool::worker_loop(int thread) {
         }
         if (gen == seen) {
             std::unique_lock<std::mutex> lock(mu_);
-            start_cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+            const uint64_t wakes = wakes_.load(std::memory_order_relaxed);
+            start_cv_.wait(lock, [&] {
+                return generation_.load(std::memory_order_acquire) != seen || wakes_.load(std::memory_order_relaxed) != wakes;
+            });
             gen = generation_.load(std::memory_order_acquire);
+            if (gen == seen) continue;  // woken ahead of a job: spin for it
         }
         seen = gen;
         if (stop_.load(std::memory_order_acquire)) return;
@@ -71,6 +75,16 @@ void ThreadPool::worker_loop(int thread) {
             done_cv_.notify_one();
         }
     }
+}
+
+void ThreadPool::wake() {
+    if (n_threads_ == 1) return;
+    parked_.store(false, std::memory_order_relaxed);
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        wakes_.fetch_add(1, std::memory_order_relaxed);
+    }
+    start_cv_.notify_all();
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {

@@ -38,6 +38,11 @@ public:
     // The next parallel_for wakes them as usual.
     void park() { parked_.store(true, std::memory_order_relaxed); }
 
+    // Hint that a parallel_for is coming (a step has just arrived): sleeping
+    // workers wake now and spin, so their wake-up overlaps the caller's own
+    // instead of following it. Safe from any thread.
+    void wake();
+
 private:
     void worker_loop(int thread);
     void run_chunk(int thread);
@@ -54,6 +59,7 @@ private:
     std::atomic<bool> waiting_{false};  // the caller sleeps on done_cv_
     std::atomic<bool> stop_{false};
     std::atomic<bool> parked_{false};
+    std::atomic<uint64_t> wakes_{0};
 
     const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
     int64_t job_n_ = 0;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -107,3 +108,21 @@ TEST(ThreadPool, ExceptionOnCallerChunkPropagatesAfterOthersFinish) {
 
 }  // namespace
 }  // namespace llmn::tensor
+
+// wake() from another thread while the workers sleep, with or without a job
+// following, never loses or duplicates a chunk.
+TEST(ThreadPool, WakeAheadOfAJobKeepsEveryChunkExactlyOnce) {
+    ThreadPool pool(3);
+    for (int round = 0; round < 50; ++round) {
+        pool.park();
+        std::this_thread::sleep_for(std::chrono::microseconds(round % 5 == 0 ? 2000 : 10));
+        std::thread waker([&] { pool.wake(); });
+        std::vector<std::atomic<int>> hits(97);
+        pool.parallel_for(97, [&](int64_t b, int64_t e, int) {
+            for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1);
+        });
+        waker.join();
+        for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+    }
+    pool.wake();  // a wake with no job after it: the workers spin, then sleep again
+}
