@@ -106,8 +106,6 @@ TEST(ThreadPool, ExceptionOnCallerChunkPropagatesAfterOthersFinish) {
     EXPECT_EQ(calls.load(), 2);
 }
 
-}  // namespace
-}  // namespace llmn::tensor
 
 // wake() from another thread while the workers sleep, with or without a job
 // following, never loses or duplicates a chunk.
@@ -126,3 +124,6 @@ TEST(ThreadPool, WakeAheadOfAJobKeepsEveryChunkExactlyOnce) {
     }
     pool.wake();  // a wake with no job after it: the workers spin, then sleep again
 }
+
+}  // namespace
+}  // namespace llmn::tensor
