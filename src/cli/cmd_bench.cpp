@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "model/model_store.h"
 #include "client/remote_session.h"
 #include "engine/local_session.h"
 #include "tensor/kernels.h"
@@ -142,7 +143,7 @@ int cmd_bench(int argc, char** argv) {
     if (out != "md" && out != "json") throw UsageError("-o must be md or json");
     const std::string path = args.str("-m");
     if (path.empty()) throw UsageError("no model given (-m MODEL.gguf)");
-    auto model = engine::Model::load(path);
+    auto model = engine::Model::load(model::resolve_model(path));
     const auto [a, b] = parse_layers(args.str("--layers"), model->config().n_layer);
     const int threads = thread_count(args);
     tensor::ThreadPool pool(threads);

@@ -1,21 +1,10 @@
 // llm-node info: what a GGUF file holds (family, size, quantization, layers, context).
 #include <cstdio>
-#include <map>
 
 #include "cli/commands.h"
-#include "tensor/dtype.h"
+#include "model/model_summary.h"
 
 namespace llmn::cli {
-
-// llama.cpp's llama_ftype names for general.file_type.
-static std::string file_type_name(int ft) {
-    static const std::map<int, const char*> names = {
-        {0, "F32"},     {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},    {8, "Q5_0"},
-        {9, "Q5_1"},    {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"}, {13, "Q3_K_L"}, {14, "Q4_K_S"},
-        {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"}, {18, "Q6_K"},   {32, "BF16"}};
-    auto it = names.find(ft);
-    return it == names.end() ? "" : it->second;
-}
 
 int cmd_info(int argc, char** argv) {
     Args args(argc, argv, 2,
@@ -34,16 +23,7 @@ int cmd_info(int argc, char** argv) {
     const model::ModelConfig& c = m.config();
     const model::GgufFile& f = m.file();
 
-    // Quantization: the file's declared type, else the most common weight type.
-    std::string quant = file_type_name(c.file_type);
-    if (quant.empty()) {
-        std::map<std::string, uint64_t> bytes;
-        for (const auto& t : f.tensors())
-            if (t.ne.size() >= 2) bytes[std::string(tensor::dtype_name(t.type))] += t.nbytes;
-        uint64_t best = 0;
-        for (const auto& [name, n] : bytes)
-            if (n > best) best = n, quant = name;
-    }
+    const std::string quant = model::quantization_name(f);
     const uint64_t params = m.n_params(), size = m.weight_bytes();
     const bool has_template = f.find("tokenizer.chat_template") != nullptr;
     const model::Vocab& v = lm.tokenizer->vocab();
@@ -52,13 +32,13 @@ int cmd_info(int argc, char** argv) {
             "{\"file\":%s,\"name\":%s,\"family\":%s,\"architecture\":%s,\"parameters\":%llu,\"size_bytes\":%llu,"
             "\"quantization\":%s,\"layers\":%d,\"context\":%d,\"n_embd\":%d,\"n_head\":%d,\"n_head_kv\":%d,"
             "\"n_ff\":%d,\"n_vocab\":%d,\"tokenizer\":%s,\"pre_tokenizer\":%s,\"chat_template\":%s,\"tied_embeddings\":%s}\n",
-            json_string(path).c_str(), json_string(c.name).c_str(), json_string(c.spec.family).c_str(),
+            json_string(m.path()).c_str(), json_string(c.name).c_str(), json_string(c.spec.family).c_str(),
             json_string(c.spec.arch).c_str(), (unsigned long long)params, (unsigned long long)size, json_string(quant).c_str(),
             c.n_layer, c.n_ctx_train, c.n_embd, c.n_head, c.n_head_kv, c.n_ff, c.n_vocab, json_string(v.model).c_str(),
             json_string(v.pre).c_str(), has_template ? "true" : "false", c.tied_embeddings ? "true" : "false");
         return 0;
     }
-    std::printf("file:          %s\n", path.c_str());
+    std::printf("file:          %s\n", m.path().c_str());
     std::printf("name:          %s\n", c.name.empty() ? "(none)" : c.name.c_str());
     std::printf("family:        %s (architecture '%s')\n", c.spec.family.c_str(), c.spec.arch.c_str());
     std::printf("parameters:    %.2f M\n", params / 1e6);

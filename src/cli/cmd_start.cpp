@@ -3,10 +3,10 @@
 // --layers a:b), announces itself and keeps re-checking.
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 
 #include "cli/commands.h"
 #include "cli/swarm_flags.h"
+#include "model/model_store.h"
 #include "node/swarm_node.h"
 
 namespace llmn::cli {
@@ -20,7 +20,7 @@ extern "C" void on_start_signal(int) {
 }  // namespace
 
 int cmd_start(int argc, char** argv) {
-    std::vector<Flag> flags = {{{"-m", "--model"}, true, "GGUF model file (or give it as the argument)"},
+    std::vector<Flag> flags = {{{"-m", "--model"}, true, "GGUF file or model name (or give it as the argument)"},
                                {{"--layers"}, true, "force the span a:b instead of choosing one"},
                                {{"--listen"}, true, "host:port to serve on (default 0.0.0.0:7001)"},
                                {{"--key"}, true, "identity key file (default ~/.cache/llm-node/node.key)"},
@@ -32,17 +32,25 @@ int cmd_start(int argc, char** argv) {
     for (Flag& f : swarm_flags()) flags.push_back(f);
     Args args(argc, argv, 2, flags);
     if (args.has("--help")) {
-        std::printf("usage: llm-node start [MODEL.gguf] [options]\n%s", args.help().c_str());
+        std::printf("usage: llm-node start [MODEL] [options]\n"
+                    "MODEL is a GGUF path or a name 'llm-node models' lists; without one, the bundled\n"
+                    "models/stories260K.gguf, else the first runnable model 'llm-node models' lists.\n%s",
+                    args.help().c_str());
         return 0;
     }
     node::SwarmNodeConfig cfg;
     cfg.node.model_path = args.str("-m");
     if (cfg.node.model_path.empty() && !args.positional().empty()) cfg.node.model_path = args.positional().front();
-    if (cfg.node.model_path.empty() && std::filesystem::exists("models/stories260K.gguf")) {
-        cfg.node.model_path = "models/stories260K.gguf";
-        std::fprintf(stderr, "[swarm] no model given: serving the bundled models/stories260K.gguf\n");
+    if (!cfg.node.model_path.empty()) {
+        cfg.node.model_path = model::resolve_model(cfg.node.model_path);  // a path, or a name from `llm-node models`
+    } else if (const auto found = model::default_model()) {
+        // The rule is model::default_model's: the bundled stories260K in ./models, else the first model found.
+        cfg.node.model_path = found->file;
+        std::fprintf(stderr, "[swarm] no model given: serving %s (%s, %s, from %s)\n", found->name.c_str(),
+                     found->family.c_str(), found->file.c_str(), found->source.c_str());
+    } else {
+        throw UsageError("no model given and none found on this machine (llm-node start MODEL; see 'llm-node models')");
     }
-    if (cfg.node.model_path.empty()) throw UsageError("no model given (llm-node start MODEL.gguf)");
     if (args.has("--layers")) {
         const std::string s = args.str("--layers");
         const auto colon = s.find(':');

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "model/model_store.h"
 #include "cli/swarm_flags.h"
 #include "net/identity.h"
 #include "net/probe.h"
@@ -24,7 +25,7 @@ int cmd_swarm(int argc, char** argv) {
     std::string path = args.str("-m");
     if (path.empty() && !args.positional().empty()) path = args.positional().front();
     if (path.empty()) throw UsageError("no model given (-m MODEL.gguf)");
-    const auto model = engine::Model::load(path);
+    const auto model = engine::Model::load(model::resolve_model(path));
     const int n_layer = model->config().n_layer;
     const net::Key32 model_id = net::digest256(model->file().header_bytes());
     auto dc = dht_config(args);

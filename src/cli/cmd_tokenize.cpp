@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "model/model_store.h"
 
 namespace llmn::cli {
 
@@ -21,7 +22,7 @@ int cmd_tokenize(int argc, char** argv) {
     const std::string text = read_prompt(args);
     const std::string path = args.str("-m");
     if (path.empty()) throw UsageError("no model given (-m MODEL.gguf)");
-    auto file = model::GgufFile::open(path);
+    auto file = model::GgufFile::open(model::resolve_model(path));
     auto tok = model::Tokenizer::create(model::Vocab::from_gguf(*file));
     const std::vector<int32_t> ids = tok->encode(text, !args.has("--no-bos"), !args.has("--no-parse-special"));
     if (args.has("--json")) {

@@ -3,13 +3,15 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "model/model_store.h"
 
 namespace llmn::cli {
 
 LoadedModel load_model(const std::string& path) {
     if (path.empty()) throw UsageError("no model given (-m MODEL.gguf)");
     LoadedModel lm;
-    lm.model = engine::Model::load(path);
+    // A path is used as it is; anything else is a name `llm-node models` lists ("llama3.2:1b").
+    lm.model = engine::Model::load(model::resolve_model(path));
     lm.tokenizer = model::Tokenizer::create(model::Vocab::from_gguf(lm.model->file()));
     return lm;
 }
