@@ -3,10 +3,9 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "client/remote_session.h"
-#include "client/resilient_session.h"
+#include "cli/progress.h"
 #include "cli/swarm_flags.h"
-#include "net/identity.h"
+#include "engine/generator.h"
 #include "engine/local_session.h"
 #include "engine/sampler.h"
 #include "model/chat_template.h"
@@ -31,12 +30,8 @@ int cmd_generate(int argc, char** argv) {
                {{"--chat"}, false, "wrap the prompt in the model's chat template"},
                {{"--ignore-eos"}, false, "keep generating past end-of-generation tokens"},
                {{"--json"}, false, "one JSON object per token, then a summary line"},
-               {{"--route"}, true, "run the layers on nodes: host:port,host:port,... in layer order"},
-               {{"--nodes"}, true, "candidate nodes host:port,...: plan the route and fail over"},
-               {{"--wire-dtype"}, true, "hidden states on the wire: f16 (default) or f32"},
-               {{"--swarm"}, false, "find the nodes on the DHT (with --bootstrap, or the public DHT)"},
                {{"--help", "-h"}, false, "show this help"}};
-    for (Flag& f : swarm_flags()) flags.push_back(f);
+    for (Flag& f : session_flags(false)) flags.push_back(f);
     Args args(argc, argv, 2, flags);
     if (args.has("--help")) {
         std::printf("usage: llm-node generate -m MODEL (-p TEXT | -f FILE) [options]\n%s", args.help().c_str());
@@ -72,76 +67,40 @@ int cmd_generate(int argc, char** argv) {
     if (int64_t(ids.size()) >= scfg.n_ctx)
         throw std::runtime_error("prompt of " + std::to_string(ids.size()) + " tokens does not fit the context of " + std::to_string(scfg.n_ctx));
     tensor::ThreadPool pool(threads);
-    std::unique_ptr<engine::Session> session_ptr;
-    client::RemoteConfig rc;
-    rc.n_ctx = scfg.n_ctx;
-    const std::string wd = args.str("--wire-dtype", "f16");
-    if (wd != "f16" && wd != "f32") throw UsageError("--wire-dtype must be f16 or f32");
-    rc.wire_f32 = wd == "f32";
-    if (args.has("--route") && args.has("--nodes")) throw UsageError("give either --route or --nodes");
-    if (args.has("--route")) {
-        session_ptr = std::make_unique<client::RemoteSession>(lm.model, client::parse_route(args.str("--route")), rc, pool);
-    } else if (args.has("--swarm")) {
-        auto dc = dht_config(args);
-        if (!args.has("--dht-listen")) dc.listen = "0.0.0.0:0";
-        auto dht = std::make_shared<swarm::Dht>(dc);
-        const net::Key32 model_id = net::digest256(lm.model->file().header_bytes());
-        client::ResilientConfig fc;
-        fc.remote = rc;
-        session_ptr = std::make_unique<client::ResilientSession>(
-            lm.model, [dht, model_id] { return dht->peers(model_id, std::chrono::milliseconds(5000)); }, fc, pool);
-    } else if (args.has("--nodes")) {
-        const auto nodes = client::parse_route(args.str("--nodes"));
-        client::ResilientConfig fc;
-        fc.remote = rc;
-        session_ptr = std::make_unique<client::ResilientSession>(lm.model, [nodes] { return nodes; }, fc, pool);
-    } else {
-        session_ptr = std::make_unique<engine::LocalSession>(lm.model, scfg, pool);
-    }
-    engine::Session& session = *session_ptr;
+    const client::SessionSource src = session_source(args, *lm.model, false);
+    // Read the weights in before the clock starts: locally all of them, through
+    // nodes only the embeddings and the head.
+    const bool local = src.kind == client::SessionSource::Kind::local;
+    prefault_with_progress(*lm.model, {0, local ? cfg.n_layer : 0, true}, "loading weights");
+    std::unique_ptr<engine::Session> session = client::open_session(src, lm.model, scfg.n_ctx, pool);
     engine::Sampler sampler(sc);
-    std::vector<int32_t> history = ids;
-    std::vector<float> logits;
-
-    using clock = std::chrono::steady_clock;
-    const auto t0 = clock::now();
-    session.eval(ids, logits);
-    const auto t1 = clock::now();
-    model::Utf8StreamDecoder decoder;
-    int64_t n_gen = 0;
-    const bool ignore_eos = args.has("--ignore-eos");
-    if (ignore_eos) sampler.set_excluded(lm.tokenizer->vocab().eog_ids);
-    while (n_gen < n_predict) {
-        const int32_t id = sampler.sample(logits.data(), session.n_vocab(), history);
-        if (!ignore_eos && lm.tokenizer->is_eog(id)) break;
-        const std::string piece = lm.tokenizer->token_to_piece(id);
-        if (json) {
-            std::printf("{\"id\":%d,\"piece\":%s}\n", id, json_string(piece).c_str());
-        } else {
-            std::fputs(decoder.push(piece).c_str(), stdout);
-        }
+    engine::GenerateOptions go;
+    go.max_tokens = int(std::min<int64_t>(n_predict, 1 << 30));
+    go.ignore_eos = args.has("--ignore-eos");
+    auto on_token = [&](int32_t id) {
+        if (!json) return;
+        std::printf("{\"id\":%d,\"piece\":%s}\n", id, json_string(lm.tokenizer->token_to_piece(id)).c_str());
         std::fflush(stdout);
-        history.push_back(id);
-        if (++n_gen == n_predict) break;
-        if (session.n_past() >= session.n_ctx()) {
-            std::fprintf(stderr, "llm-node generate: context full after %lld tokens\n", (long long)n_gen);
-            break;
+    };
+    auto on_text = [&](const std::string& text) {
+        if (!json) {
+            std::fputs(text.c_str(), stdout);
+            std::fflush(stdout);
         }
-        session.eval({id}, logits);
-    }
-    const auto t2 = clock::now();
-    const double pp_s = std::chrono::duration<double>(t1 - t0).count();
-    const double tg_s = std::chrono::duration<double>(t2 - t1).count();
-    const double pp_tps = pp_s > 0 ? ids.size() / pp_s : 0.0, tg_tps = tg_s > 0 && n_gen > 0 ? n_gen / tg_s : 0.0;
+        return true;
+    };
+    const engine::GenerateResult r = engine::generate(*session, *lm.tokenizer, sampler, ids, go, on_text, on_token);
+    if (r.finish_reason == "length" && r.n_gen < go.max_tokens)
+        std::fprintf(stderr, "llm-node generate: context full after %d tokens\n", r.n_gen);
+    const double pp_tps = r.prompt_seconds > 0 ? ids.size() / r.prompt_seconds : 0.0;
+    const double tg_tps = r.gen_seconds > 0 && r.n_gen > 0 ? r.n_gen / r.gen_seconds : 0.0;
     if (json) {
-        std::printf("{\"n_prompt\":%zu,\"n_gen\":%lld,\"prompt_tps\":%.3f,\"gen_tps\":%.3f}\n", ids.size(), (long long)n_gen, pp_tps, tg_tps);
+        std::printf("{\"n_prompt\":%zu,\"n_gen\":%d,\"prompt_tps\":%.3f,\"gen_tps\":%.3f}\n", ids.size(), r.n_gen, pp_tps, tg_tps);
     } else {
-        std::fputs(decoder.flush().c_str(), stdout);
         std::fputs("\n", stdout);
     }
     std::fflush(stdout);
-    std::fprintf(stderr, "prompt: %zu tokens, %.1f tok/s | generated: %lld tokens, %.1f tok/s\n", ids.size(), pp_tps,
-                 (long long)n_gen, tg_tps);
+    std::fprintf(stderr, "prompt: %zu tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s\n", ids.size(), pp_tps, r.n_gen, tg_tps);
     return 0;
 }
 

@@ -4,6 +4,9 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "model/model_store.h"
+#include "cli/progress.h"
+#include "engine/layer_span.h"
 #include "node/node.h"
 
 namespace llmn::cli {
@@ -35,6 +38,7 @@ int cmd_serve(int argc, char** argv) {
     node::NodeConfig cfg;
     cfg.model_path = args.str("-m");
     if (cfg.model_path.empty()) throw UsageError("no model given (-m MODEL.gguf)");
+    cfg.model_path = model::resolve_model(cfg.model_path);  // a file, a model name or an Ollama tag
     if (args.has("--layers")) {
         const std::string s = args.str("--layers");
         const auto colon = s.find(':');
@@ -56,6 +60,11 @@ int cmd_serve(int argc, char** argv) {
     if (cfg.max_sessions <= 0 || cfg.max_ctx <= 0 || cfg.idle_timeout.count() <= 0) throw UsageError("limits must be > 0");
 
     node::Node node(cfg);
+    // Warm the span's weights before telling anyone we are listening, so the
+    // first session does not wait on the disk.
+    const engine::SpanWeights& span = node.weights();
+    prefault_with_progress(span.model(), {span.start(), span.end(), false},
+                           "loading layers " + std::to_string(span.start()) + ":" + std::to_string(span.end()));
     g_node = &node;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

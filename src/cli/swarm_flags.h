@@ -1,8 +1,11 @@
-// Flags shared by the commands that join the swarm (start, generate --swarm).
+// Flags shared by the commands that join the swarm (start, generate --swarm),
+// and by the commands that choose where a session's layers run.
 #pragma once
 #include <vector>
 
 #include "cli/args.h"
+#include "client/session_source.h"
+#include "engine/model.h"
 #include "swarm/dht.h"
 
 namespace llmn::cli {
@@ -10,5 +13,11 @@ namespace llmn::cli {
 // --bootstrap, --dht-listen, --no-lan, --no-upnp, --one-machine, --standalone.
 std::vector<Flag> swarm_flags();
 swarm::Dht::Config dht_config(const Args& args);
+
+// --route, --nodes, --swarm / --local, --wire-dtype, plus swarm_flags().
+std::vector<Flag> session_flags(bool swarm_by_default);
+// Local unless --route / --nodes / --swarm; with swarm_by_default (chat, api)
+// the swarm unless --local. The DHT is kept alive by the returned source.
+client::SessionSource session_source(const Args& args, const engine::Model& model, bool swarm_by_default);
 
 }  // namespace llmn::cli

@@ -256,4 +256,16 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
     return out;
 }
 
+std::vector<std::string> ChatTemplate::turn_stops() const {
+    switch (format_) {
+        case ChatFormat::chatml:
+        case ChatFormat::phi4: return {"<|im_end|>", "<|im_start|>"};
+        case ChatFormat::llama3: return {"<|eot_id|>", "<|start_header_id|>"};
+        case ChatFormat::phi3: return {"<|end|>", "<|user|>", "<|endoftext|>"};
+        case ChatFormat::zephyr: return {"<|endoftext|>", "<|user|>"};
+        case ChatFormat::gemma: return {"<end_of_turn>", "<start_of_turn>"};
+        default: return {"</s>", "[INST]"};  // the llama2 and mistral families
+    }
+}
+
 }  // namespace llmn::model

@@ -84,6 +84,11 @@ public:
     // end with "[/INST]". The BOS token text is never emitted at the start.
     std::string render(const std::vector<ChatMessage>& messages, bool add_assistant_prompt) const;
 
+    // Texts that end an assistant turn in this format (its end-of-turn marker
+    // and the header of the next turn), for models that spell them out with
+    // ordinary tokens instead of an end-of-generation token.
+    std::vector<std::string> turn_stops() const;
+
     // llama.cpp's name for the format ("chatml", "llama2-sys", ...).
     std::string_view name() const;
     ChatFormat format() const { return format_; }

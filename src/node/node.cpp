@@ -315,6 +315,8 @@ std::string Node::listen_address() const {
 
 std::string Node::node_id() const { return impl_->identity.id_hex(); }
 
+const engine::SpanWeights& Node::weights() const { return *impl_->weights; }
+
 Node::Stats Node::stats() const {
     Stats s = impl_->stats;
     s.batches = impl_->compute->batches();

@@ -14,6 +14,10 @@
 #include <memory>
 #include <string>
 
+namespace llmn::engine {
+class SpanWeights;
+}
+
 namespace llmn::node {
 
 struct NodeConfig {
@@ -46,6 +50,8 @@ public:
     // "ip:port" actually bound, and the node's identity as hex.
     std::string listen_address() const;
     std::string node_id() const;
+    // The span this node serves (its model and [start, end)), e.g. to warm its pages.
+    const engine::SpanWeights& weights() const;
 
     struct Stats {
         uint64_t sessions_opened = 0, steps = 0, batches = 0, tokens = 0, link_errors = 0;

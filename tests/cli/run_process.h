@@ -1,5 +1,5 @@
 // Runs a program with an argument vector (no shell, so no quoting problems),
-// stdin from /dev/null, stdout and stderr captured separately, under a hard
+// stdin from /dev/null (or a given file), stdout and stderr captured separately, under a hard
 // wall-clock timeout after which the child is killed (SIGKILL) and reaped.
 // Header-only: tests/CMakeLists.txt globs only tests/cli/*_test.cpp into cli_tests.
 #pragma once
@@ -43,8 +43,10 @@ struct ProcessResult {
     }
 };
 
-// Runs argv[0] (a path) with argv, for at most `timeout_s` seconds.
-inline ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s = 120.0) {
+// Runs argv[0] (a path) with argv, for at most `timeout_s` seconds, reading
+// stdin from `stdin_path`.
+inline ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s = 120.0,
+                                 const std::string& stdin_path = "/dev/null") {
     ProcessResult r;
     const auto t0 = std::chrono::steady_clock::now();
     int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
@@ -55,7 +57,7 @@ inline ProcessResult run_process(const std::vector<std::string>& argv, double ti
     }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, stdin_path.c_str(), O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
     std::vector<char*> cargv;

@@ -2,7 +2,10 @@
 // status, death by signal, no deadlock on large output, and a hard timeout.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "cli/run_process.h"
+#include "support/test_support.h"
 
 namespace llmn::testing {
 namespace {
@@ -46,6 +49,18 @@ TEST(RunProcess, ReportsDeathBySignal) {
 TEST(RunProcess, MissingProgramIsASpawnFailureOr127) {
     const ProcessResult p = run_process({"/no/such/program"}, 30);
     EXPECT_TRUE(p.spawn_failed || p.exit_code == 127) << p.describe();
+}
+
+TEST(RunProcess, StdinIsEmptyByDefaultOrTheGivenFile) {
+    EXPECT_EQ(run_process({"/bin/cat"}, 30).out, "");
+    const std::string path = temp_path("run-process-stdin.txt");
+    {
+        std::ofstream f(path, std::ios::binary);
+        f << "line one\nline two\n";
+    }
+    const ProcessResult p = run_process({"/bin/cat"}, 30, path);
+    EXPECT_EQ(p.exit_code, 0) << p.describe();
+    EXPECT_EQ(p.out, "line one\nline two\n");
 }
 
 }  // namespace
