@@ -19,6 +19,10 @@ int cmd_bench(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 int cmd_start(int argc, char** argv);
 int cmd_swarm(int argc, char** argv);
+int cmd_models(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
+int cmd_api(int argc, char** argv);
+int cmd_demo(int argc, char** argv);
 
 // Shared helpers for the commands.
 struct LoadedModel {

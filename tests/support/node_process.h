@@ -34,7 +34,7 @@ public:
         log_ = temp_path("node-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + ".log");
         std::vector<std::string> argv = {llm_node_binary()};
         argv.insert(argv.end(), command.begin(), command.end());
-        argv.insert(argv.end(), {"--key", log_ + ".key"});
+        if (command.front() == "serve" || command.front() == "start") argv.insert(argv.end(), {"--key", log_ + ".key"});
         // stdout goes to a file, so the node can print later lines (a span
         // move) after we have read the first one.
         const std::string out_path = log_ + ".out";

@@ -1,0 +1,93 @@
+// llm-node api: the OpenAI-compatible HTTP API and the swarm status page,
+// generating through the swarm (default), given nodes, or locally (--local).
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include "cli/api_launch.h"
+#include "cli/commands.h"
+#include "cli/swarm_flags.h"
+#include "net/identity.h"
+#include "net/probe.h"
+
+namespace llmn::cli {
+namespace {
+
+api::ApiServer* g_api = nullptr;
+extern "C" void on_api_signal(int) {
+    if (g_api) g_api->stop();
+}
+
+}  // namespace
+
+std::function<std::vector<api::NodeView>()> node_lister(const client::SessionSource& src, const engine::Model& model) {
+    if (src.kind == client::SessionSource::Kind::local) return nullptr;
+    const net::Key32 model_id = net::digest256(model.file().header_bytes());
+    return [src, model_id] {
+        const std::vector<std::string> addrs = src.kind == client::SessionSource::Kind::discover ? src.discover() : src.addresses;
+        std::vector<api::NodeView> out;
+        std::set<std::string> answered;
+        for (const net::ProbedNode& p : net::probe_nodes(addrs, std::chrono::milliseconds(1500))) {
+            answered.insert(p.address);
+            if (p.info.model_id != model_id) continue;
+            out.push_back({p.address, net::to_hex(p.identity.data(), 32), int(p.info.span_start), int(p.info.span_end),
+                           p.info.milli_tokens_per_s / 1000.0, p.rtt_seconds * 1000, int(p.info.free_sessions), "ok"});
+        }
+        for (const std::string& a : addrs)
+            if (!answered.count(a)) out.push_back({a, "", 0, 0, 0, 0, 0, "unreachable"});
+        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+            return a.span_start != b.span_start ? a.span_start < b.span_start : a.address < b.address;
+        });
+        return out;
+    };
+}
+
+int run_api_server(api::ApiConfig cfg) {
+    api::ApiServer server(std::move(cfg));
+    const std::string addr = server.bind();
+    std::printf("{\"listening\":\"%s\"}\n", addr.c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "llm-node api: OpenAI-compatible API on http://%s/v1, status page on http://%s/\n", addr.c_str(), addr.c_str());
+    g_api = &server;
+    std::signal(SIGINT, on_api_signal);
+    std::signal(SIGTERM, on_api_signal);
+    server.run();
+    g_api = nullptr;
+    return 0;
+}
+
+int cmd_api(int argc, char** argv) {
+    std::vector<Flag> flags = {{{"-m", "--model"}, true, "GGUF model file, model name or Ollama tag (or give it as the argument)"},
+                               {{"--listen"}, true, "host:port of the HTTP server (default 127.0.0.1:8080)"},
+                               {{"--name"}, true, "the model id clients use (default: the file's stem)"},
+                               {{"-t", "--threads"}, true, "threads for this process's share of the work (default: all cores)"},
+                               {{"-c", "--ctx-size"}, true, "context per request (default: min(4096, trained))"},
+                               {{"--max-concurrent"}, true, "generations at once; more get HTTP 429 (default 16)"},
+                               {{"--help", "-h"}, false, "show this help"}};
+    for (Flag& f : session_flags(true)) flags.push_back(f);
+    Args args(argc, argv, 2, flags);
+    if (args.has("--help")) {
+        std::printf("usage: llm-node api [MODEL] [--listen HOST:PORT] [--local | --nodes A,B | --route A,B | --bootstrap ...]\n%s",
+                    args.help().c_str());
+        return 0;
+    }
+    std::string model = args.str("-m");
+    if (model.empty() && !args.positional().empty()) model = args.positional().front();
+    LoadedModel lm = load_model(model);
+    api::ApiConfig cfg;
+    cfg.model_path = lm.model->file().path();
+    cfg.listen = args.str("--listen", "127.0.0.1:8080");
+    cfg.model_name = args.str("--name");
+    if (cfg.model_name.empty() && !std::filesystem::exists(model)) cfg.model_name = model;  // named by tag or name
+    cfg.threads = thread_count(args);
+    cfg.n_ctx = int(args.integer("-c", 0));
+    cfg.max_concurrent = int(args.integer("--max-concurrent", 16));
+    if (cfg.n_ctx < 0 || cfg.max_concurrent < 1) throw UsageError("-c must be >= 0 and --max-concurrent >= 1");
+    cfg.source = session_source(args, *lm.model, true);
+    cfg.nodes = node_lister(cfg.source, *lm.model);
+    return run_api_server(std::move(cfg));
+}
+
+}  // namespace llmn::cli
