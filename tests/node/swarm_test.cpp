@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -174,6 +175,33 @@ TEST(Swarm, ANodeJoiningAFullyCoveredSwarmTakesTheWeakestSpan) {
     ASSERT_EQ(seen.size(), 1u) << joiner->log();
     EXPECT_EQ(seen[0].info.span_start, 0u) << joiner->log();
     EXPECT_GE(seen[0].info.span_end, 3u) << joiner->log();  // its budget fits 3 or 4 layers
+}
+
+// The README's quickstart: `llm-node start MODEL`, then `llm-node chat MODEL`
+// finds the node through the DHT and answers as the model does in-process.
+TEST(Swarm, ChatFindsAStartedNodeThroughTheDht) {
+    SwarmFixture sw("swarm-chat.gguf");
+    // The seed's own announce is stored by the DHT nodes around it, so a
+    // second node is what a client bootstrapping from the seed finds.
+    auto seed = sw.start(true, sw.budget_for(6));
+    auto node = sw.start(false, sw.budget_for(6));
+    const std::string input = testing::temp_path("chat-input.txt");
+    {
+        std::FILE* f = std::fopen(input.c_str(), "w");
+        std::fputs("Tell me a story.\n/exit\n", f);
+        std::fclose(f);
+    }
+    std::vector<std::string> chat = {testing::llm_node_binary(), "chat", sw.model, "--temp", "0", "-n", "12", "-t", "1"};
+    auto swarm_chat = chat;
+    auto f = local_dht(sw.seed_dht);
+    swarm_chat.insert(swarm_chat.end(), f.begin(), f.end());
+    chat.push_back("--local");
+    const auto remote = testing::run_process(swarm_chat, 60, input);
+    const auto local = testing::run_process(chat, 60, input);
+    ASSERT_EQ(remote.exit_code, 0) << remote.describe() << "\nnode log: " << node->log();
+    ASSERT_EQ(local.exit_code, 0) << local.describe();
+    EXPECT_FALSE(local.out.empty());
+    EXPECT_EQ(remote.out, local.out);
 }
 
 }  // namespace
