@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "model/model_store.h"
+#include "swarm/hardware_probe.h"
 #include "cli/progress.h"
 #include "engine/layer_span.h"
 #include "node/node.h"
@@ -59,6 +60,13 @@ int cmd_serve(int argc, char** argv) {
     cfg.idle_timeout = std::chrono::seconds(args.integer("--idle-timeout", cfg.idle_timeout.count()));
     if (cfg.max_sessions <= 0 || cfg.max_ctx <= 0 || cfg.idle_timeout.count() <= 0) throw UsageError("limits must be > 0");
 
+    {
+        // Advertised in NODE_INFO (route planning, the status page): one layer timed, times the span.
+        auto model = engine::Model::load(cfg.model_path);
+        const int end = cfg.span_end == 0 ? model->config().n_layer : cfg.span_end;
+        const double spl = swarm::measure_seconds_per_layer(model, cfg.threads);
+        if (spl > 0 && end > cfg.span_start) cfg.tokens_per_s = 1.0 / (spl * (end - cfg.span_start));
+    }
     node::Node node(cfg);
     // Warm the span's weights before telling anyone we are listening, so the
     // first session does not wait on the disk.
