@@ -58,18 +58,6 @@ std::string chosen_model(const Args& args) {
     throw UsageError("no model given (-m MODEL) and none found on this machine (see 'llm-node models')");
 }
 
-engine::SamplerConfig sampler_config(const Args& args) {
-    engine::SamplerConfig sc;
-    sc.temp = float(args.number("--temp", sc.temp));
-    sc.top_k = int(args.integer("--top-k", sc.top_k));
-    sc.top_p = float(args.number("--top-p", sc.top_p));
-    sc.min_p = float(args.number("--min-p", sc.min_p));
-    sc.repeat_penalty = float(args.number("--repeat-penalty", sc.repeat_penalty));
-    sc.repeat_last_n = int(args.integer("--repeat-last-n", sc.repeat_last_n));
-    if (args.has("--seed")) sc.seed = uint64_t(args.integer("--seed", 0));
-    return sc;
-}
-
 // One conversation and the session that holds its KV caches.
 class Conversation {
 public:
@@ -234,15 +222,9 @@ int cmd_chat(int argc, char** argv) {
                                {{"-n", "--n-predict"}, true, "most tokens per reply (default 512)"},
                                {{"-t", "--threads"}, true, "threads (default: all cores)"},
                                {{"-c", "--ctx-size"}, true, "context size (default: min(4096, trained))"},
-                               {{"--temp"}, true, "temperature, 0 = greedy (default 0.8)"},
-                               {{"--top-k"}, true, "top-k (default 40)"},
-                               {{"--top-p"}, true, "top-p (default 0.95)"},
-                               {{"--min-p"}, true, "min-p (default 0.05)"},
-                               {{"--repeat-penalty"}, true, "repetition penalty (default 1.0 = off)"},
-                               {{"--repeat-last-n"}, true, "window of the repetition penalty (default 64)"},
-                               {{"--seed"}, true, "random seed (default: random)"},
                                {{"--verbose"}, false, "after each reply, its token counts and speed on stderr"},
                                {{"--help", "-h"}, false, "show this help"}};
+    for (Flag& f : sampler_flags()) flags.push_back(f);
     for (Flag& f : session_flags(true)) flags.push_back(f);
     Args args(argc, argv, 2, flags);
     if (args.has("--help")) {

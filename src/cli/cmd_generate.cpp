@@ -20,31 +20,18 @@ int cmd_generate(int argc, char** argv) {
                {{"-n", "--n-predict"}, true, "tokens to generate (default 128)"},
                {{"-t", "--threads"}, true, "threads (default: all cores)"},
                {{"-c", "--ctx-size"}, true, "context size (default: min(4096, trained))"},
-               {{"--temp"}, true, "temperature, 0 = greedy (default 0.8)"},
-               {{"--top-k"}, true, "top-k (default 40)"},
-               {{"--top-p"}, true, "top-p (default 0.95)"},
-               {{"--min-p"}, true, "min-p (default 0.05)"},
-               {{"--repeat-penalty"}, true, "repetition penalty (default 1.0 = off)"},
-               {{"--repeat-last-n"}, true, "window of the repetition penalty (default 64)"},
-               {{"--seed"}, true, "random seed (default: random)"},
                {{"--chat"}, false, "wrap the prompt in the model's chat template"},
                {{"--ignore-eos"}, false, "keep generating past end-of-generation tokens"},
                {{"--json"}, false, "one JSON object per token, then a summary line"},
                {{"--help", "-h"}, false, "show this help"}};
+    for (Flag& f : sampler_flags()) flags.push_back(f);
     for (Flag& f : session_flags(false)) flags.push_back(f);
     Args args(argc, argv, 2, flags);
     if (args.has("--help")) {
         std::printf("usage: llm-node generate -m MODEL (-p TEXT | -f FILE) [options]\n%s", args.help().c_str());
         return 0;
     }
-    engine::SamplerConfig sc;
-    sc.temp = float(args.number("--temp", sc.temp));
-    sc.top_k = int(args.integer("--top-k", sc.top_k));
-    sc.top_p = float(args.number("--top-p", sc.top_p));
-    sc.min_p = float(args.number("--min-p", sc.min_p));
-    sc.repeat_penalty = float(args.number("--repeat-penalty", sc.repeat_penalty));
-    sc.repeat_last_n = int(args.integer("--repeat-last-n", sc.repeat_last_n));
-    if (args.has("--seed")) sc.seed = uint64_t(args.integer("--seed", 0));
+    const engine::SamplerConfig sc = sampler_config(args);
     const int64_t n_predict = args.integer("-n", 128);
     if (n_predict < 0) throw UsageError("-n must be >= 0");
     std::string prompt = read_prompt(args);

@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "engine/model.h"
+#include "engine/sampler.h"
 #include "model/tokenizer.h"
 
 namespace llmn::cli {
@@ -33,6 +34,10 @@ struct LoadedModel {
 LoadedModel load_model(const std::string& path);
 // The prompt from -p (verbatim) or -f FILE; UsageError when neither is given.
 std::string read_prompt(const Args& args);
+// --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed
+// (llama.cpp's names and defaults), and the sampler settings they give.
+std::vector<Flag> sampler_flags();
+engine::SamplerConfig sampler_config(const Args& args);
 // -t, or every core when absent.
 int thread_count(const Args& args);
 

@@ -36,4 +36,26 @@ int thread_count(const Args& args) {
     return int(t);
 }
 
+std::vector<Flag> sampler_flags() {
+    return {{{"--temp"}, true, "temperature, 0 = greedy (default 0.8)"},
+            {{"--top-k"}, true, "top-k (default 40)"},
+            {{"--top-p"}, true, "top-p (default 0.95)"},
+            {{"--min-p"}, true, "min-p (default 0.05)"},
+            {{"--repeat-penalty"}, true, "repetition penalty (default 1.0 = off)"},
+            {{"--repeat-last-n"}, true, "window of the repetition penalty (default 64)"},
+            {{"--seed"}, true, "random seed (default: random)"}};
+}
+
+engine::SamplerConfig sampler_config(const Args& args) {
+    engine::SamplerConfig sc;
+    sc.temp = float(args.number("--temp", sc.temp));
+    sc.top_k = int(args.integer("--top-k", sc.top_k));
+    sc.top_p = float(args.number("--top-p", sc.top_p));
+    sc.min_p = float(args.number("--min-p", sc.min_p));
+    sc.repeat_penalty = float(args.number("--repeat-penalty", sc.repeat_penalty));
+    sc.repeat_last_n = int(args.integer("--repeat-last-n", sc.repeat_last_n));
+    if (args.has("--seed")) sc.seed = uint64_t(args.integer("--seed", 0));
+    return sc;
+}
+
 }  // namespace llmn::cli
