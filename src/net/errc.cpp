@@ -6,6 +6,7 @@ namespace llmn::net {
 static_assert(uint16_t(Errc::frame_too_large) == 1 && uint16_t(Errc::decrypt_failed) == 4);
 static_assert(uint16_t(Errc::timeout) == 6 && uint16_t(Errc::io_error) == 8);
 static_assert(uint16_t(Errc::next_hop_failed) == 14 && uint16_t(Errc::internal) == 15);
+static_assert(uint16_t(Errc::not_in_swarm) == 16);
 
 std::string_view errc_name(Errc e) {
     switch (e) {
@@ -25,6 +26,7 @@ std::string_view errc_name(Errc e) {
         case Errc::compute_failed: return "compute_failed";
         case Errc::next_hop_failed: return "next_hop_failed";
         case Errc::internal: return "internal";
+        case Errc::not_in_swarm: return "not_in_swarm";
     }
     return "unknown_error";  // a code from a newer peer
 }

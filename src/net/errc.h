@@ -25,6 +25,7 @@ enum class Errc : uint16_t {
     compute_failed = 13,     // the forward pass threw (e.g. context full)
     next_hop_failed = 14,    // the next hop could not be reached or failed
     internal = 15,
+    not_in_swarm = 16,       // private swarm: the peer proved no swarm key, or another one
 };
 
 std::string_view errc_name(Errc e);

@@ -28,6 +28,11 @@ struct LinkOptions {
     std::chrono::milliseconds handshake_timeout{5000};  // dialing + both HELLO/AUTH exchanges
     std::chrono::milliseconds write_timeout{60000};     // one queued frame to the socket; zero: none
     DecodeLimits limits{};
+    // Private swarm (net/swarm_key.h): both sides must prove this key in the
+    // handshake, which fails with Errc::not_in_swarm when the peer has no key,
+    // another key, or a key while this side has none. Also mixed into the
+    // session keys. Unset: a public link, which refuses any keyed peer.
+    std::optional<std::array<uint8_t, 32>> swarm_key{};
 };
 
 class Link : public std::enable_shared_from_this<Link> {
@@ -69,6 +74,7 @@ private:
     explicit Link(asio::ip::tcp::socket socket, LinkOptions opts);
     asio::awaitable<Status> dial(std::string host, std::string port, const Identity& self, std::optional<Key32> expected_peer);
     asio::awaitable<Status> handshake(const Identity& self, bool dialer, std::optional<Key32> expected_peer);
+    Status check_swarm_proof(const Key32& proof, std::vector<uint8_t> signed_transcript) const;
     asio::awaitable<Status> write_plain(const Message& m);
     asio::awaitable<Status> read_plain(Message& out, MsgType want);
     asio::awaitable<Status> read_frame(std::vector<uint8_t>& body, uint32_t max);

@@ -12,7 +12,7 @@ namespace llmn::net::detail {
 // Errors come back as values at every I/O point (STYLE.md rule 12).
 inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
-// Frames before the handshake completes hold HELLO (67 bytes) or AUTH (89).
+// Frames before the handshake completes hold HELLO (67 bytes) or AUTH (121).
 inline constexpr uint32_t kMaxHandshakeFrame = 256;
 // Label that starts every signed transcript.
 inline constexpr char kTranscriptLabel[] = "llm-node/v1 link";

@@ -11,9 +11,20 @@
 // the role byte keeps a signature from being reflected back to its sender.
 // Session keys come from crypto_kx_{client,server}_session_keys, one per
 // direction; the ephemeral secrets are wiped when the handshake ends.
+//
+// Private swarms (LinkOptions::swarm_key): AUTH also carries a proof,
+// crypto_auth (HMAC-SHA-512-256) of the sender's transcript under the key's
+// link_proof subkey, and the signature covers transcript | proof, so the proof
+// is bound to this handshake's fresh keys and can be neither replayed nor
+// swapped. A keyless side sends zeros. Each side judges the other's proof after
+// the signature: none, another key's, or one it cannot check (it has no key)
+// is Errc::not_in_swarm. The secretstream keys are further keyed BLAKE2b of the
+// crypto_kx keys under the link_session subkey, so even a link that skipped
+// the check could not read or write a frame without the key.
 #include "net/link.h"
 
 #include "net/link_detail.h"
+#include "net/swarm_key.h"
 
 namespace llmn::net {
 
@@ -45,6 +56,24 @@ std::vector<uint8_t> transcript(const Key32& dialer_id, const Key32& listener_id
 }
 
 std::string short_hex(const Key32& k) { return to_hex(k.data(), 8) + ".."; }
+
+static_assert(crypto_auth_BYTES == 32 && crypto_auth_KEYBYTES == 32);
+
+// The proof of `key` over transcript `t`.
+Key32 swarm_proof(const SwarmKey& key, const std::vector<uint8_t>& t) {
+    SwarmKey sub = swarm_subkey(key, SwarmKeyUse::link_proof);
+    Key32 mac{};
+    crypto_auth(mac.data(), t.data(), t.size(), sub.data());
+    sodium_memzero(sub.data(), sub.size());
+    return mac;
+}
+
+// Replaces a crypto_kx session key by keyed BLAKE2b of it under the swarm key.
+void mix_swarm_key(const SwarmKey& key, std::array<uint8_t, crypto_kx_SESSIONKEYBYTES>& session_key) {
+    Key32 mixed = swarm_digest(key, SwarmKeyUse::link_session, "llm-node/v1 link key", session_key.data(), session_key.size());
+    std::copy(mixed.begin(), mixed.end(), session_key.begin());
+    sodium_memzero(mixed.data(), mixed.size());
+}
 
 }  // namespace
 
@@ -172,6 +201,10 @@ asio::awaitable<Link::Status> Link::handshake(const Identity& self, bool dialer,
                                                              my_kx_secret.data(), peer.ephemeral.data());
     if (kx_rc != 0)
         co_return Status{Errc::handshake_failed, who() + ": peer sent an unusable key-exchange key"};
+    if (opts_.swarm_key) {
+        mix_swarm_key(*opts_.swarm_key, rx_key);
+        mix_swarm_key(*opts_.swarm_key, tx_key);
+    }
 
     const Key32& dialer_id = dialer ? self.public_key() : peer.identity;
     const Key32& listener_id = dialer ? peer.identity : self.public_key();
@@ -180,8 +213,10 @@ asio::awaitable<Link::Status> Link::handshake(const Identity& self, bool dialer,
 
     Auth auth;
     crypto_secretstream_xchacha20poly1305_init_push(&tx_, auth.stream_header.data(), tx_key.data());
-    const std::vector<uint8_t> my_t =
+    std::vector<uint8_t> my_t =
         transcript(dialer_id, listener_id, dialer_kx, listener_kx, dialer ? 'D' : 'L', auth.stream_header);
+    if (opts_.swarm_key) auth.swarm_proof = swarm_proof(*opts_.swarm_key, my_t);
+    my_t.insert(my_t.end(), auth.swarm_proof.begin(), auth.swarm_proof.end());
     auth.signature = self.sign(my_t.data(), my_t.size());
     st = co_await write_plain(auth);
     if (!st.ok()) co_return st;
@@ -189,15 +224,38 @@ asio::awaitable<Link::Status> Link::handshake(const Identity& self, bool dialer,
     st = co_await read_plain(msg, MsgType::auth);
     if (!st.ok()) co_return st;
     const Auth& theirs = std::get<Auth>(msg);
-    const std::vector<uint8_t> their_t =
+    std::vector<uint8_t> their_t =
         transcript(dialer_id, listener_id, dialer_kx, listener_kx, dialer ? 'L' : 'D', theirs.stream_header);
+    their_t.insert(their_t.end(), theirs.swarm_proof.begin(), theirs.swarm_proof.end());
     if (!verify_signature(peer.identity, theirs.signature, their_t.data(), their_t.size()))
         co_return Status{Errc::handshake_failed,
                          who() + ": AUTH signature does not verify for identity " + short_hex(peer.identity)};
+    st = check_swarm_proof(theirs.swarm_proof, their_t);
+    if (!st.ok()) co_return st;
     if (crypto_secretstream_xchacha20poly1305_init_pull(&rx_, theirs.stream_header.data(), rx_key.data()) != 0)
         co_return Status{Errc::handshake_failed, who() + ": unusable stream header"};
     ready_ = true;
     co_return Status{};
+}
+
+Link::Status Link::check_swarm_proof(const Key32& proof, std::vector<uint8_t> signed_transcript) const {
+    const bool peer_has_key = !sodium_is_zero(proof.data(), proof.size());
+    if (!opts_.swarm_key && !peer_has_key) return Status{};
+    if (!opts_.swarm_key)
+        return Status{Errc::not_in_swarm, who() + ": the peer is in a private swarm and this side has no swarm key "
+                                                  "(give the swarm's key with --swarm-key FILE)"};
+    if (!peer_has_key)
+        return Status{Errc::not_in_swarm, who() + ": the peer has no swarm key, and this side is in a private swarm "
+                                                  "(--swarm-key): refused"};
+    // The MAC covers the transcript without the proof appended to it.
+    signed_transcript.resize(signed_transcript.size() - proof.size());
+    SwarmKey sub = swarm_subkey(*opts_.swarm_key, SwarmKeyUse::link_proof);
+    const bool ok = crypto_auth_verify(proof.data(), signed_transcript.data(), signed_transcript.size(), sub.data()) == 0;
+    sodium_memzero(sub.data(), sub.size());
+    if (!ok)
+        return Status{Errc::not_in_swarm, who() + ": the peer's swarm-key proof does not verify: it holds another "
+                                                  "swarm key (a different private swarm)"};
+    return Status{};
 }
 
 }  // namespace llmn::net

@@ -4,7 +4,8 @@
 
 namespace llmn::net {
 
-std::vector<ProbedNode> probe_nodes(const std::vector<std::string>& addresses, std::chrono::milliseconds timeout) {
+std::vector<ProbedNode> probe_nodes(const std::vector<std::string>& addresses, std::chrono::milliseconds timeout,
+                                    std::optional<Key32> swarm_key) {
     ensure_sodium();
     const Identity self = Identity::generate();
     std::vector<ProbedNode> out(addresses.size());
@@ -15,6 +16,7 @@ std::vector<ProbedNode> probe_nodes(const std::vector<std::string>& addresses, s
             const auto t0 = std::chrono::steady_clock::now();
             LinkOptions opts;
             opts.handshake_timeout = timeout;
+            opts.swarm_key = swarm_key;
             auto link = co_await Link::connect(addresses[i], self, opts);
             Message m = co_await link->read(timeout);
             if (const auto* ni = std::get_if<NodeInfo>(&m)) {

@@ -2,6 +2,7 @@
 // NODE_INFO, and the round trip; unreachable nodes are left out.
 #pragma once
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ struct ProbedNode {
     double rtt_seconds = 0;
 };
 
-std::vector<ProbedNode> probe_nodes(const std::vector<std::string>& addresses, std::chrono::milliseconds timeout);
+// With `swarm_key`, the links prove it (net/swarm_key.h): nodes of another
+// swarm, or of none, fail the handshake and are left out like unreachable ones.
+std::vector<ProbedNode> probe_nodes(const std::vector<std::string>& addresses, std::chrono::milliseconds timeout,
+                                    std::optional<Key32> swarm_key = std::nullopt);
 
 }  // namespace llmn::net

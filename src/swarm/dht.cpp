@@ -14,6 +14,8 @@
 // ed25519_verify accepts), so the key stays inside net::Identity.
 #include "swarm/dht.h"
 
+#include "net/swarm_key.h"
+
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/alert_types.hpp>
 #include <libtorrent/bdecode.hpp>
@@ -195,12 +197,21 @@ void Dht::Impl::on_self_reply(const lt::dht_direct_response_alert& d) {
     cv.notify_all();
 }
 
-std::array<uint8_t, 20> Dht::swarm_hash(const net::Key32& model_id) {
+std::array<uint8_t, 20> Dht::swarm_hash(const net::Key32& model_id, const std::optional<net::Key32>& swarm_key) {
     std::string name = "llm-node/v1/" + net::to_hex(model_id.data(), model_id.size());
+    if (swarm_key) {
+        const net::Key32 d = net::swarm_digest(*swarm_key, net::SwarmKeyUse::dht, "info-hash", model_id.data(), model_id.size());
+        name = "llm-node/private/v1/" + net::to_hex(d.data(), d.size());
+    }
     lt::sha1_hash h = lt::hasher(name.data(), int(name.size())).final();
     std::array<uint8_t, 20> out;
     std::memcpy(out.data(), h.data(), 20);
     return out;
+}
+
+net::Key32 Dht::record_salt(const net::Key32& model_id, const std::optional<net::Key32>& swarm_key) {
+    if (!swarm_key) return model_id;
+    return net::swarm_digest(*swarm_key, net::SwarmKeyUse::dht, "record-salt", model_id.data(), model_id.size());
 }
 
 Dht::Dht(Config config) : impl_(std::make_unique<Impl>()) {
@@ -409,7 +420,7 @@ size_t Dht::routing_table_size() const {
 
 void Dht::announce(const net::Key32& model_id, uint16_t serving_port) {
     Impl& m = *impl_;
-    lt::sha1_hash ih = to_sha1(swarm_hash(model_id));
+    lt::sha1_hash ih = to_sha1(swarm_hash(model_id, m.cfg.swarm_key));
     {
         std::lock_guard lk(m.mu);
         m.announcements[model_id] = Announcement{ih, serving_port};
@@ -447,7 +458,7 @@ std::vector<std::string> Dht::peers(const net::Key32& model_id, std::chrono::mil
     Impl& m = *impl_;
     auto deadline = Clock::now() + timeout;
     auto q = std::make_shared<PeerQuery>();
-    q->info_hash = to_sha1(swarm_hash(model_id));
+    q->info_hash = to_sha1(swarm_hash(model_id, m.cfg.swarm_key));
     {
         std::lock_guard lk(m.mu);
         m.peer_queries.push_back(q);
@@ -474,7 +485,7 @@ void Dht::publish(const NodeRecord& record, const net::Identity& id) {
     if (record.node_id != id.public_key())
         throw std::invalid_argument("dht: record of node " + net::to_hex(record.node_id.data(), 32) +
                                     " cannot be published with the key of node " + id.id_hex());
-    Publication p{record.model_id, record.encode(), id};
+    Publication p{record_salt(record.model_id, impl_->cfg.swarm_key), record.encode(), id};
     {
         std::lock_guard lk(impl_->mu);
         impl_->publications.insert_or_assign({record.node_id, record.model_id}, p);
@@ -495,7 +506,7 @@ std::optional<NodeRecord> Dht::fetch(const net::Key32& node_id, const net::Key32
     auto deadline = Clock::now() + timeout;
     auto q = std::make_shared<ItemQuery>();
     q->key = to_chars(node_id);
-    q->salt = key_string(model_id);
+    q->salt = key_string(record_salt(model_id, m.cfg.swarm_key));
     {
         std::lock_guard lk(m.mu);
         m.item_queries.push_back(q);

@@ -16,6 +16,12 @@
 // (the session's listen port, not the serving port); on hearing one, we add
 // that endpoint as a DHT node, so LAN nodes find each other's serving ports
 // through get_peers with no bootstrap node at all.
+//
+// Private swarms (Config::swarm_key): the info-hash is
+// SHA-1("llm-node/private/v1/" + hex keyed BLAKE2b(model id)) and the record
+// salt a keyed BLAKE2b of the model id, both under the key's dht subkey
+// (net/swarm_key.h), so the swarm cannot be found, nor its records fetched,
+// without the key, and the key itself is never published.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -50,6 +56,9 @@ public:
         // peers after ~30 min and items after ~2 h).
         std::chrono::seconds reannounce{60};
         std::chrono::seconds republish{600};
+        // A private swarm's key: announce, peers, publish and fetch use the
+        // keyed info-hash and salt. Unset: the public swarm of the model.
+        std::optional<net::Key32> swarm_key{};
     };
 
     // Starts the session; throws std::runtime_error when `listen` or a
@@ -89,8 +98,11 @@ public:
     std::optional<NodeRecord> fetch(const net::Key32& node_id, const net::Key32& model_id,
                                     std::chrono::milliseconds timeout);
 
-    // The swarm info-hash of a model (20 bytes), for logs and tests.
-    static std::array<uint8_t, 20> swarm_hash(const net::Key32& model_id);
+    // The swarm info-hash of a model (20 bytes), for logs and tests; with a
+    // key, the private swarm's.
+    static std::array<uint8_t, 20> swarm_hash(const net::Key32& model_id, const std::optional<net::Key32>& swarm_key = {});
+    // The BEP 44 salt of a node's record: the model id, or with a key its keyed digest.
+    static net::Key32 record_salt(const net::Key32& model_id, const std::optional<net::Key32>& swarm_key = {});
 
 private:
     struct Impl;
