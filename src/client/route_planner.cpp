@@ -6,13 +6,14 @@ namespace llmn::client {
 
 std::vector<std::string> plan_route(const std::vector<Candidate>& candidates, int n_layer, const std::set<std::string>& banned,
                                     const PlannerConfig& cfg) {
-    // Shortest path over layer boundaries 0..n_layer: a candidate is an edge from
+    // Shortest path over layer boundaries first_layer..n_layer: a candidate is an edge from
     // any boundary l in [start, end) to end, costing its time for layers [l, end).
     const double inf = std::numeric_limits<double>::infinity();
     std::vector<double> best(n_layer + 1, inf);
     std::vector<int> via(n_layer + 1, -1), from(n_layer + 1, -1);
-    best[0] = 0;
-    for (int l = 0; l < n_layer; ++l) {
+    if (cfg.first_layer < 0 || cfg.first_layer >= n_layer) return {};
+    best[cfg.first_layer] = 0;
+    for (int l = cfg.first_layer; l < n_layer; ++l) {
         if (best[l] == inf) continue;
         for (size_t c = 0; c < candidates.size(); ++c) {
             const Candidate& k = candidates[c];
@@ -29,7 +30,7 @@ std::vector<std::string> plan_route(const std::vector<Candidate>& candidates, in
     }
     if (best[n_layer] == inf) return {};
     std::vector<std::string> route;
-    for (int l = n_layer; l > 0; l = from[l]) route.insert(route.begin(), candidates[via[l]].address);
+    for (int l = n_layer; l > cfg.first_layer; l = from[l]) route.insert(route.begin(), candidates[via[l]].address);
     return route;
 }
 

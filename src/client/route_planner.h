@@ -18,9 +18,10 @@ struct Candidate {
 struct PlannerConfig {
     double default_seconds_per_layer = 1e-3;  // for nodes that advertise nothing
     double busy_penalty_seconds = 1.0;         // added for a node with no free session slot
+    int first_layer = 0;                       // the route starts here (the client runs the layers below: --local-layers)
 };
 
-// The route (addresses in layer order) covering [0, n_layer) with the lowest
+// The route (addresses in layer order) covering [cfg.first_layer, n_layer) with the lowest
 // sum over hops of (layers run x seconds_per_layer + rtt), skipping `banned`
 // addresses. A hop may run only the tail of its span (from where the previous
 // hop stopped). Returns an empty vector when the candidates cannot cover every layer.
