@@ -29,7 +29,7 @@ std::function<std::vector<api::NodeView>()> node_lister(const client::SessionSou
         const std::vector<std::string> addrs = src.kind == client::SessionSource::Kind::discover ? src.discover() : src.addresses;
         std::vector<api::NodeView> out;
         std::set<std::string> answered;
-        for (const net::ProbedNode& p : net::probe_nodes(addrs, std::chrono::milliseconds(1500))) {
+        for (const net::ProbedNode& p : net::probe_nodes(addrs, std::chrono::milliseconds(1500), src.remote.swarm_key)) {
             answered.insert(p.address);
             if (p.info.model_id != model_id) continue;
             out.push_back({p.address, net::to_hex(p.identity.data(), 32), int(p.info.span_start), int(p.info.span_end),

@@ -245,8 +245,8 @@ int cmd_chat(int argc, char** argv) {
     const client::SessionSource src = session_source(args, *lm.model, true);
     const bool local = src.kind == client::SessionSource::Kind::local;
     // Locally every weight is needed for the first token; through the swarm only
-    // the embeddings and the head are read here.
-    prefault_with_progress(*lm.model, {0, local ? cfg.n_layer : 0, true}, "loading weights");
+    // the embeddings, the head and any --local-layers are read here.
+    prefault_with_progress(*lm.model, {0, local ? cfg.n_layer : src.remote.local_layers, true}, "loading weights");
     Conversation chat(lm, src, int(n_ctx), int(std::min<int64_t>(n_predict, 1 << 30)), sc, pool,
                       args.has("--verbose"));
     chat.set_system(args.str("--system"));

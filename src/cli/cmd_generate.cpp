@@ -56,9 +56,9 @@ int cmd_generate(int argc, char** argv) {
     tensor::ThreadPool pool(threads);
     const client::SessionSource src = session_source(args, *lm.model, false);
     // Read the weights in before the clock starts: locally all of them, through
-    // nodes only the embeddings and the head.
+    // nodes only the embeddings, the head and any --local-layers.
     const bool local = src.kind == client::SessionSource::Kind::local;
-    prefault_with_progress(*lm.model, {0, local ? cfg.n_layer : 0, true}, "loading weights");
+    prefault_with_progress(*lm.model, {0, local ? cfg.n_layer : src.remote.local_layers, true}, "loading weights");
     std::unique_ptr<engine::Session> session = client::open_session(src, lm.model, scfg.n_ctx, pool);
     engine::Sampler sampler(sc);
     engine::GenerateOptions go;

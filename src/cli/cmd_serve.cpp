@@ -7,6 +7,7 @@
 #include "model/model_store.h"
 #include "swarm/hardware_probe.h"
 #include "cli/progress.h"
+#include "cli/swarm_flags.h"
 #include "engine/layer_span.h"
 #include "node/node.h"
 
@@ -24,6 +25,7 @@ int cmd_serve(int argc, char** argv) {
     Args args(argc, argv, 2,
               {{{"-m", "--model"}, true, "GGUF model file"},
                {{"--layers"}, true, "span a:b to serve (default: all layers)"},
+               {{"--relay-only"}, false, "only relay onion circuits: load no layers"},
                {{"--listen"}, true, "host:port (default 127.0.0.1:7001; port 0 picks one)"},
                {{"--key"}, true, "identity key file (default ~/.cache/llm-node/node.key)"},
                {{"-t", "--threads"}, true, "compute threads (default: all cores)"},
@@ -31,6 +33,8 @@ int cmd_serve(int argc, char** argv) {
                {{"--max-memory"}, true, "MiB of KV cache over all sessions (default 8192)"},
                {{"--max-ctx"}, true, "positions per session (default 4096)"},
                {{"--idle-timeout"}, true, "seconds before an idle session is dropped (default 300)"},
+               {{"--swarm-key"}, true, "private swarm: FILE of 32 random bytes (or 64 hex digits); only peers with it may connect "
+                                       "(make one with: head -c 32 /dev/urandom > swarm.key)"},
                {{"--help", "-h"}, false, "show this help"}});
     if (args.has("--help")) {
         std::printf("usage: llm-node serve -m MODEL [--layers a:b] [--listen HOST:PORT] [options]\n%s", args.help().c_str());
@@ -59,8 +63,11 @@ int cmd_serve(int argc, char** argv) {
     cfg.max_ctx = int(args.integer("--max-ctx", cfg.max_ctx));
     cfg.idle_timeout = std::chrono::seconds(args.integer("--idle-timeout", cfg.idle_timeout.count()));
     if (cfg.max_sessions <= 0 || cfg.max_ctx <= 0 || cfg.idle_timeout.count() <= 0) throw UsageError("limits must be > 0");
+    cfg.swarm_key = swarm_key(args);
 
-    {
+    cfg.relay_only = args.has("--relay-only");
+    if (cfg.relay_only && args.has("--layers")) throw UsageError("--relay-only serves no layers: drop --layers");
+    if (!cfg.relay_only) {
         // Advertised in NODE_INFO (route planning, the status page): one layer timed, times the span.
         auto model = engine::Model::load(cfg.model_path);
         const int end = cfg.span_end == 0 ? model->config().n_layer : cfg.span_end;
@@ -70,17 +77,23 @@ int cmd_serve(int argc, char** argv) {
     node::Node node(cfg);
     // Warm the span's weights before telling anyone we are listening, so the
     // first session does not wait on the disk.
-    const engine::SpanWeights& span = node.weights();
-    prefault_with_progress(span.model(), {span.start(), span.end(), false},
-                           "loading layers " + std::to_string(span.start()) + ":" + std::to_string(span.end()));
+    if (!cfg.relay_only) {
+        const engine::SpanWeights& span = node.weights();
+        prefault_with_progress(span.model(), {span.start(), span.end(), false},
+                               "loading layers " + std::to_string(span.start()) + ":" + std::to_string(span.end()));
+    }
     g_node = &node;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     // One line on stdout so scripts (and tests) learn the bound port and the id.
     std::printf("{\"listening\":\"%s\",\"node_id\":\"%s\"}\n", node.listen_address().c_str(), node.node_id().c_str());
     std::fflush(stdout);
-    std::fprintf(stderr, "[node] serving %s layers %d:%d on %s\n", cfg.model_path.c_str(), cfg.span_start,
-                 cfg.span_end == 0 ? -1 : cfg.span_end, node.listen_address().c_str());
+    if (cfg.relay_only)
+        std::fprintf(stderr, "[node] relaying onion circuits of %s on %s%s\n", cfg.model_path.c_str(), node.listen_address().c_str(),
+                     cfg.swarm_key ? " (private swarm)" : "");
+    else
+        std::fprintf(stderr, "[node] serving %s layers %d:%d on %s%s\n", cfg.model_path.c_str(), cfg.span_start,
+                     cfg.span_end == 0 ? -1 : cfg.span_end, node.listen_address().c_str(), cfg.swarm_key ? " (private swarm)" : "");
     node.run();
     g_node = nullptr;
     std::fprintf(stderr, "[node] stopped\n");

@@ -22,6 +22,7 @@ extern "C" void on_start_signal(int) {
 int cmd_start(int argc, char** argv) {
     std::vector<Flag> flags = {{{"-m", "--model"}, true, "GGUF file or model name (or give it as the argument)"},
                                {{"--layers"}, true, "force the span a:b instead of choosing one"},
+                               {{"--relay-only"}, false, "only relay onion circuits for the swarm: load no layers"},
                                {{"--listen"}, true, "host:port to serve on (default 0.0.0.0:7001)"},
                                {{"--key"}, true, "identity key file (default ~/.cache/llm-node/node.key)"},
                                {{"-t", "--threads"}, true, "compute threads (default: all cores)"},
@@ -59,6 +60,11 @@ int cmd_start(int argc, char** argv) {
         if (a < 0 || b <= a) throw UsageError("--layers wants a:b with a < b, got '" + s + "'");
         cfg.forced_span = std::make_pair(a, b);
     }
+    if (args.has("--relay-only")) {
+        if (args.has("--layers")) throw UsageError("--relay-only serves no layers: drop --layers");
+        cfg.relay_only = true;
+        cfg.forced_span = std::make_pair(0, 0);
+    }
     cfg.node.listen = args.str("--listen", "0.0.0.0:7001");
     const char* home = std::getenv("HOME");
     cfg.node.key_file = args.str("--key", std::string(home ? home : ".") + "/.cache/llm-node/node.key");
@@ -70,6 +76,7 @@ int cmd_start(int argc, char** argv) {
     cfg.recheck = std::chrono::seconds(args.integer("--recheck", 60));
     if (cfg.recheck.count() <= 0) throw UsageError("--recheck must be > 0");
     cfg.dht = dht_config(args);
+    cfg.node.swarm_key = cfg.dht.swarm_key;  // private swarm: the node's links prove the key too
 
     node::SwarmNode sn(cfg);
     g_swarm_node = &sn;

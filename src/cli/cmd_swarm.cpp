@@ -33,7 +33,7 @@ int cmd_swarm(int argc, char** argv) {
     swarm::Dht dht(dc);
     const auto timeout = std::chrono::milliseconds(1000 * args.integer("--timeout", 5));
     std::vector<net::ProbedNode> nodes;
-    for (const auto& p : net::probe_nodes(dht.peers(model_id, timeout), std::chrono::milliseconds(2000)))
+    for (const auto& p : net::probe_nodes(dht.peers(model_id, timeout), std::chrono::milliseconds(2000), dc.swarm_key))
         if (p.info.model_id == model_id) nodes.push_back(p);
     std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a.info.span_start < b.info.span_start; });
     if (args.has("--json")) {

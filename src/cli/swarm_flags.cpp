@@ -11,7 +11,14 @@ std::vector<Flag> swarm_flags() {
             {{"--no-lan"}, false, "no Local Service Discovery on the LAN"},
             {{"--no-upnp"}, false, "no UPnP / NAT-PMP port mapping"},
             {{"--standalone"}, false, "join no one (first node of a private swarm, or LAN only)"},
-            {{"--one-machine"}, false, "DHT settings for many nodes on one IP (tests only)"}};
+            {{"--one-machine"}, false, "DHT settings for many nodes on one IP (tests only)"},
+            {{"--swarm-key"}, true, "private swarm: FILE of 32 random bytes (or 64 hex digits) that its nodes and clients share; "
+                                    "make one with: head -c 32 /dev/urandom > swarm.key"}};
+}
+
+std::optional<net::SwarmKey> swarm_key(const Args& args) {
+    if (!args.has("--swarm-key")) return std::nullopt;
+    return net::load_swarm_key(args.str("--swarm-key"));
 }
 
 swarm::Dht::Config dht_config(const Args& args) {
@@ -22,6 +29,7 @@ swarm::Dht::Config dht_config(const Args& args) {
     c.port_mapping = !args.has("--no-upnp");
     c.standalone = args.has("--standalone");
     c.one_machine = args.has("--one-machine");
+    c.swarm_key = swarm_key(args);
     if (c.standalone && !c.bootstrap.empty()) throw UsageError("--standalone and --bootstrap do not mix");
     return c;
 }
@@ -29,7 +37,11 @@ swarm::Dht::Config dht_config(const Args& args) {
 std::vector<Flag> session_flags(bool swarm_by_default) {
     std::vector<Flag> f = {{{"--route"}, true, "run the layers on nodes: host:port,host:port,... in layer order"},
                            {{"--nodes"}, true, "candidate nodes host:port,...: plan the route and fail over"},
-                           {{"--wire-dtype"}, true, "hidden states on the wire: f16 (default) or f32"}};
+                           {{"--wire-dtype"}, true, "hidden states on the wire: f16 (default) or f32"},
+                           {{"--local-layers"}, true, "run the first N layers in this process, so no node sees the embeddings (default 0)"},
+                           {{"--relays"}, true, "onion relays before and after the spans: 0 or 1, or E,X per side (default 1 on the public swarm, else 0)"},
+                           {{"--entry-relay"}, true, "with --route: the relay between this client and the first span"},
+                           {{"--exit-relay"}, true, "with --route: the relay between the last span and this client"}};
     if (swarm_by_default)
         f.push_back({{"--local"}, false, "run every layer in this process instead of on the swarm"});
     else
@@ -43,8 +55,18 @@ client::SessionSource session_source(const Args& args, const engine::Model& mode
     const std::string wd = args.str("--wire-dtype", "f16");
     if (wd != "f16" && wd != "f32") throw UsageError("--wire-dtype must be f16 or f32");
     src.remote.wire_f32 = wd == "f32";
+    src.remote.swarm_key = swarm_key(args);  // links to the nodes prove it; the DHT lookup below uses it too
     const int given = int(args.has("--route")) + int(args.has("--nodes")) + int(args.has("--local")) + int(args.has("--swarm"));
     if (given > 1) throw UsageError("give only one of --route, --nodes, --local, --swarm");
+    if (args.has("--local-layers")) {
+        const bool remote = args.has("--route") || args.has("--nodes") || args.has("--swarm") || (swarm_by_default && !args.has("--local"));
+        if (!remote) throw UsageError("--local-layers needs nodes (--route, --nodes or the swarm): without them every layer runs here");
+        const int64_t n = args.integer("--local-layers", 0), n_layer = model.config().n_layer;
+        if (n < 0 || n >= n_layer)
+            throw UsageError("--local-layers must be 0.." + std::to_string(n_layer - 1) + " (the model has " + std::to_string(n_layer) +
+                             " layers and the nodes must run at least one), got " + std::to_string(n));
+        src.remote.local_layers = int(n);
+    }
     if (args.has("--route")) {
         src.kind = client::SessionSource::Kind::route;
         src.addresses = client::parse_route(args.str("--route"));
@@ -59,6 +81,23 @@ client::SessionSource session_source(const Args& args, const engine::Model& mode
         src.kind = client::SessionSource::Kind::discover;
         src.discover = [dht, model_id] { return dht->peers(model_id, std::chrono::milliseconds(5000)); };
     }
+    // Onion circuits: who may learn this client's address (THREAT_MODEL.md).
+    if (args.has("--entry-relay") || args.has("--exit-relay")) {
+        if (src.kind != client::SessionSource::Kind::route) throw UsageError("--entry-relay / --exit-relay go with --route (else use --relays)");
+        src.entry_relay = args.str("--entry-relay");
+        src.exit_relay = args.str("--exit-relay");
+    }
+    const bool public_swarm = src.kind == client::SessionSource::Kind::discover && !src.remote.swarm_key;
+    const std::string relays = args.str("--relays", public_swarm ? "1" : "0");
+    const auto comma = relays.find(',');
+    const std::string e = relays.substr(0, comma), x = comma == std::string::npos ? e : relays.substr(comma + 1);
+    if ((e != "0" && e != "1") || (x != "0" && x != "1")) throw UsageError("--relays wants 0, 1 or E,X with each 0 or 1, got '" + relays + "'");
+    if (args.has("--relays") && (src.kind == client::SessionSource::Kind::local || src.kind == client::SessionSource::Kind::route) &&
+        relays != "0")
+        throw UsageError(src.kind == client::SessionSource::Kind::route ? "with --route, name the relays (--entry-relay, --exit-relay)"
+                                                                        : "--relays needs nodes (--nodes or the swarm)");
+    src.entry_relays = e == "1";
+    src.exit_relays = x == "1";
     return src;
 }
 

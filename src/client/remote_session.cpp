@@ -4,6 +4,7 @@
 #include <optional>
 #include <random>
 
+#include "engine/layer_span.h"
 #include "engine/stages.h"
 #include "net/link.h"
 #include "net/wire_hidden.h"
@@ -33,6 +34,7 @@ struct RemoteSession::Impl {
     std::shared_ptr<const engine::Model> model;
     engine::EmbeddingStage embed;
     engine::HeadStage head;
+    std::unique_ptr<engine::LayerSpan> local;  // layers [0, local_layers) with their KV cache, or null
     tensor::ThreadPool& pool;
     RemoteConfig cfg;
     struct Hop {
@@ -154,13 +156,19 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
     if (route.empty()) throw RemoteError("empty route");
     const net::Key32 model_id = net::digest256(model->file().header_bytes());
     const int n_layer = model->config().n_layer;
+    const int n_local = cfg.local_layers;
+    if (n_local < 0 || n_local >= n_layer)
+        throw std::invalid_argument("local_layers " + std::to_string(n_local) + " is outside 0.." + std::to_string(n_layer - 1) +
+                                    " (the model has " + std::to_string(n_layer) + " layers and the route must run at least one)");
     std::mt19937_64 rng(std::random_device{}());
     for (const std::string& addr : route) {
         Impl::Hop h;
         h.info.address = addr;
         m.hops.push_back(h);
         const size_t i = m.hops.size() - 1;
-        m.hops[i].link = m.run_sync(net::Link::connect(addr, m.identity), cfg.connect_timeout, m.name(i), addr);
+        net::LinkOptions link_opts;
+        link_opts.swarm_key = cfg.swarm_key;  // private swarm: prove the key, refuse nodes without it
+        m.hops[i].link = m.run_sync(net::Link::connect(addr, m.identity, link_opts), cfg.connect_timeout, m.name(i), addr);
         net::Message first = m.run_sync(m.hops[i].link->read(cfg.connect_timeout), cfg.connect_timeout, m.name(i), addr);
         const auto* ni = std::get_if<net::NodeInfo>(&first);
         if (!ni) throw RemoteError(m.name(i) + ": expected NODE_INFO first, got " + net::to_string(first), addr);
@@ -173,10 +181,13 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
                               net::to_hex(model_id.data(), 8) + "...)", addr);
         // Each hop runs from where the previous one stopped to the end of its span
         // (a node serves any sub-span of its own, so overlapping spans chain too).
-        const int expect = i == 0 ? 0 : m.hops[i - 1].info.span_end;
+        // The first hop continues after the client's own layers.
+        const int expect = i == 0 ? n_local : m.hops[i - 1].info.span_end;
         if (hop.info.span_start > expect || hop.info.span_end <= expect || hop.info.span_end > n_layer)
             throw RemoteError(m.name(i) + " serves layers " + std::to_string(hop.info.span_start) + ":" +
-                              std::to_string(hop.info.span_end) + ": the route does not continue at layer " + std::to_string(expect), addr);
+                              std::to_string(hop.info.span_end) + ": the route does not continue at layer " + std::to_string(expect) +
+                              (i == 0 && n_local > 0 ? " (this client runs layers 0:" + std::to_string(n_local) + " itself, --local-layers)" : ""),
+                              addr);
         hop.info.span_start = expect;
         do hop.session_id = rng(); while (hop.session_id == 0);
         m.start_reader(i);
@@ -184,6 +195,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
     if (m.hops.back().info.span_end != n_layer)
         throw RemoteError("route ends at layer " + std::to_string(m.hops.back().info.span_end) + " of " + std::to_string(n_layer));
     for (const auto& h : m.hops) m.hop_infos.push_back(h.info);
+    if (n_local > 0) m.local = std::make_unique<engine::LayerSpan>(model, 0, n_local, cfg.n_ctx);
     // Open from the last hop back, so each next hop knows the session first.
     for (size_t k = m.hops.size(); k-- > 0;) {
         net::OpenSession o;
@@ -242,6 +254,7 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
         hidden.resize(size_t(k) * d);
         m.embed.embed(ids.data() + b, k, hidden.data());  // [k, d]
         const uint32_t pos = uint32_t(n_past_);
+        if (m.local) m.local->forward(hidden.data(), k, int(pos), m.pool);  // [k, d] after layers 0:local_layers
         m.pool.park();  // the hops compute now: leave them the cores
         m.send(0, net::Step{m.hops[0].session_id, pos, uint32_t(k), uint8_t(wire), net::pack_hidden(hidden.data(), hidden.size(), wire)});
         const uint64_t sid = m.hops[last].session_id;

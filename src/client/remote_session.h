@@ -3,6 +3,12 @@
 // LM head; token ids never leave it. It checks that every hop serves the same
 // model id and that the hops' spans cover all layers exactly once, in order.
 //
+// With local_layers N > 0 the client also runs layers [0, N) itself (with its
+// own KV cache), so the first hop receives hidden states after layer N instead
+// of the token embeddings (which give the token ids back exactly); the route
+// must then cover exactly [N, n_layer). This raises the bar for a curious first
+// node; it does not hide the prompt from one that inverts hidden states.
+//
 // The client keeps a secure link to every hop (to open and close sessions and
 // hear errors); activations flow hop to hop and the last hop returns the final
 // hidden states. A dead or misbehaving hop raises RemoteError naming the hop.
@@ -10,12 +16,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/model.h"
 #include "engine/session.h"
+#include "net/swarm_key.h"
 
 namespace llmn::tensor {
 class ThreadPool;
@@ -39,6 +47,8 @@ struct RemoteConfig {
     bool wire_f32 = false;                      // f16 on the wire by default
     std::chrono::milliseconds step_timeout{60000};
     std::chrono::milliseconds connect_timeout{5000};
+    std::optional<net::SwarmKey> swarm_key{};   // private swarm: the links to the hops prove it
+    int local_layers = 0;                       // layers [0, N) run in this process; 0 <= N < n_layer
 };
 
 // One hop as the client learned it in the handshake.
@@ -51,7 +61,8 @@ struct HopInfo {
 class RemoteSession : public engine::Session {
 public:
     // Connects to every hop of `route` ("host:port" each), checks model id and
-    // coverage, and opens a session on each. Throws RemoteError naming the hop.
+    // coverage of [local_layers, n_layer), and opens a session on each. Throws
+    // RemoteError naming the hop, std::invalid_argument for local_layers out of range.
     RemoteSession(std::shared_ptr<const engine::Model> model, const std::vector<std::string>& route, RemoteConfig cfg,
                   tensor::ThreadPool& pool);
     ~RemoteSession();  // closes the sessions (best effort)

@@ -1,5 +1,9 @@
 #include "client/resilient_session.h"
 
+#include <algorithm>
+
+#include "client/circuit_session.h"
+
 #include <cstdio>
 
 #include "net/identity.h"
@@ -10,11 +14,11 @@ namespace llmn::client {
 using Clock = std::chrono::steady_clock;
 
 std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, const engine::Model& model,
-                                   std::chrono::milliseconds timeout) {
+                                   std::chrono::milliseconds timeout, std::optional<net::SwarmKey> swarm_key) {
     net::ensure_sodium();
     const net::Key32 model_id = net::digest256(model.file().header_bytes());
     std::vector<Candidate> found;
-    for (const net::ProbedNode& p : net::probe_nodes(addresses, timeout)) {
+    for (const net::ProbedNode& p : net::probe_nodes(addresses, timeout, swarm_key)) {
         if (p.info.model_id != model_id) continue;
         Candidate c;
         c.address = p.address;
@@ -39,14 +43,40 @@ int ResilientSession::n_vocab() const { return model_->config().n_vocab; }
 
 void ResilientSession::rebuild() {
     remote_.reset();
-    const auto candidates = probe_nodes(discover_(), *model_, cfg_.probe_timeout);
-    route_ = plan_route(candidates, model_->config().n_layer, banned_);
+    const auto candidates = probe_nodes(discover_(), *model_, cfg_.probe_timeout, cfg_.remote.swarm_key);
+    PlannerConfig pc;
+    pc.first_layer = cfg_.remote.local_layers;  // the layers below run in this process
+    route_ = plan_route(candidates, model_->config().n_layer, banned_, pc);
     if (route_.empty())
-        throw RemoteError("no route covers all " + std::to_string(model_->config().n_layer) + " layers (" +
-                          std::to_string(candidates.size()) + " reachable nodes, " + std::to_string(banned_.size()) + " banned)");
-    remote_ = std::make_unique<RemoteSession>(model_, route_, cfg_.remote, pool_);
+        throw RemoteError("no route covers layers " + std::to_string(pc.first_layer) + ":" + std::to_string(model_->config().n_layer) +
+                          " (" + std::to_string(candidates.size()) + " reachable nodes, " + std::to_string(banned_.size()) + " banned)");
+    if (cfg_.entry_relays > 0 || cfg_.exit_relays > 0) {
+        // Relays: reachable nodes off the route, relay-only ones (no layers) first, then the fastest to reach.
+        std::vector<Candidate> spare;
+        for (const Candidate& c : candidates)
+            if (!banned_.count(c.address) && std::find(route_.begin(), route_.end(), c.address) == route_.end()) spare.push_back(c);
+        std::stable_sort(spare.begin(), spare.end(), [](const Candidate& a, const Candidate& b) {
+            const bool ra = a.span_end == a.span_start, rb = b.span_end == b.span_start;
+            return ra != rb ? ra : a.rtt_seconds < b.rtt_seconds;
+        });
+        const size_t need = size_t(cfg_.entry_relays > 0) + size_t(cfg_.exit_relays > 0);
+        if (spare.size() < need)
+            throw RemoteError("an onion circuit needs " + std::to_string(need) + " relay(s) off the route, the swarm has " +
+                              std::to_string(spare.size()) + " (more nodes, or --relays 0)");
+        CircuitPlan plan;
+        plan.spans = route_;
+        size_t next = 0;
+        if (cfg_.entry_relays > 0) plan.entry_relay = spare[next++].address;
+        if (cfg_.exit_relays > 0) plan.exit_relay = spare[next++].address;
+        remote_ = std::make_unique<CircuitSession>(model_, plan, cfg_.remote, pool_);
+    } else {
+        remote_ = std::make_unique<RemoteSession>(model_, route_, cfg_.remote, pool_);
+    }
+    // Rebuild the KV caches on the new hops. The new session's local layers
+    // start empty too and are recomputed batch by batch, so their cache holds
+    // exactly what the lost session's did (nothing is run twice into one cache).
     std::vector<float> unused;
-    for (const auto& batch : history_) remote_->eval(batch, unused);  // rebuild the KV caches on the new hops
+    for (const auto& batch : history_) remote_->eval(batch, unused);
 }
 
 void ResilientSession::eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all_positions) {

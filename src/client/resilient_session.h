@@ -18,13 +18,17 @@ namespace llmn::client {
 struct ResilientConfig {
     RemoteConfig remote;
     int max_failovers = 8;
+    // Onion circuits: relays before the first span and after the last (0 or 1
+    // each). Relays are nodes off the route; a failover builds a new circuit.
+    int entry_relays = 0, exit_relays = 0;
     std::chrono::milliseconds probe_timeout{2000};
 };
 
 // Connects to each address, reads what it serves and measures the round trip;
-// unreachable nodes and nodes of another model are left out.
+// unreachable nodes, nodes of another model and (with `swarm_key`) nodes
+// outside the private swarm are left out.
 std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, const engine::Model& model,
-                                   std::chrono::milliseconds timeout);
+                                   std::chrono::milliseconds timeout, std::optional<net::SwarmKey> swarm_key = std::nullopt);
 
 class ResilientSession : public engine::Session {
 public:
@@ -49,7 +53,7 @@ private:
     std::function<std::vector<std::string>()> discover_;
     ResilientConfig cfg_;
     tensor::ThreadPool& pool_;
-    std::unique_ptr<RemoteSession> remote_;
+    std::unique_ptr<engine::Session> remote_;  // a RemoteSession, or a CircuitSession with relays
     // Every eval so far, as it was batched: the replay repeats the same batches so
     // the rebuilt KV caches hold exactly the values the lost ones held.
     std::vector<std::vector<int32_t>> history_;

@@ -1,5 +1,6 @@
 #include "client/session_source.h"
 
+#include "client/circuit_session.h"
 #include "client/resilient_session.h"
 #include "engine/local_session.h"
 
@@ -31,11 +32,15 @@ std::unique_ptr<engine::Session> open_session(const SessionSource& src, std::sha
             return std::make_unique<engine::LocalSession>(std::move(model), sc, pool);
         }
         case SessionSource::Kind::route:
+            if (!src.entry_relay.empty() || !src.exit_relay.empty())
+                return std::make_unique<CircuitSession>(std::move(model), CircuitPlan{src.addresses, src.entry_relay, src.exit_relay}, rc, pool);
             return std::make_unique<RemoteSession>(std::move(model), src.addresses, rc, pool);
         case SessionSource::Kind::nodes:
         case SessionSource::Kind::discover: {
             ResilientConfig fc;
             fc.remote = rc;
+            fc.entry_relays = src.entry_relays;
+            fc.exit_relays = src.exit_relays;
             auto discover = src.kind == SessionSource::Kind::nodes
                                 ? std::function<std::vector<std::string>()>([a = src.addresses] { return a; })
                                 : src.discover;

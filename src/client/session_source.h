@@ -18,6 +18,10 @@ struct SessionSource {
     std::vector<std::string> addresses;                     // route (in layer order) or candidate nodes
     std::function<std::vector<std::string>()> discover;     // Kind::discover: asked again after failures
     RemoteConfig remote;                                    // n_ctx is overridden per session
+    // Onion circuits: with a route, the relays are named; with nodes or the
+    // swarm, this many relays (0 or 1) are picked on each side.
+    std::string entry_relay, exit_relay;
+    int entry_relays = 0, exit_relays = 0;
     std::string describe() const;                           // "local", "route a,b,c", "swarm"...
 };
 

@@ -26,6 +26,7 @@ static_assert(uint8_t(MsgType::ping) == 8);
 static_assert(uint8_t(MsgType::pong) == 9);
 static_assert(uint8_t(MsgType::opened) == 10);
 static_assert(uint8_t(MsgType::node_info) == 11);
+static_assert(uint8_t(MsgType::circuit_extend) == 12 && uint8_t(MsgType::onion_layer) == 16);
 static_assert(uint8_t(WireDType::f32) == 0 && uint8_t(WireDType::f16) == 1);
 
 namespace {
@@ -40,7 +41,8 @@ static_assert(ids_follow_variant_order(std::make_index_sequence<kNumTypes>{}));
 
 const char* type_name(uint8_t t) {
     static const char* const names[] = {"?", "hello", "auth", "open_session", "step", "result",
-                                        "close", "error", "ping", "pong", "opened", "node_info"};
+                                        "close", "error", "ping", "pong", "opened", "node_info",
+                                        "circuit_extend", "circuit_cell", "circuit_join", "circuit_ready", "onion_layer"};
     static_assert(std::size(names) == kNumTypes + 1);
     return t <= kNumTypes ? names[t] : "?";
 }

@@ -16,7 +16,8 @@ inline constexpr uint16_t kProtocolVersion = 1;
 
 enum class MsgType : uint8_t {
     hello = 1, auth = 2, open_session = 3, step = 4, result = 5, close = 6, error = 7, ping = 8, pong = 9,
-    opened = 10, node_info = 11,
+    opened = 10, node_info = 11, circuit_extend = 12, circuit_cell = 13, circuit_join = 14, circuit_ready = 15,
+    onion_layer = 16,
 };
 
 using Key32 = std::array<uint8_t, 32>;
@@ -42,7 +43,8 @@ struct Auth {
     static constexpr MsgType type = MsgType::auth;
     Sig64 signature{};
     std::array<uint8_t, 24> stream_header{};
-    template <class V> void visit(V& v) { v(signature); v(stream_header); }
+    Key32 swarm_proof{};  // private swarm: MAC of the transcript under the swarm key (net/swarm_key.h); zeros: no key
+    template <class V> void visit(V& v) { v(signature); v(stream_header); v(swarm_proof); }
 };
 
 struct OpenSession {
@@ -124,10 +126,58 @@ struct NodeInfo {
     uint32_t free_sessions = 0;
     std::string version;            // software version
     uint32_t milli_tokens_per_s = 0;  // measured throughput of the span x 1000 (0: unknown)
-    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); }
+    Key32 onion_key{};              // X25519 key for onion layers, fresh per node process
+    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); }
 };
 
-using Message = std::variant<Hello, Auth, OpenSession, Step, Result, Close, Error, Ping, Pong, Opened, NodeInfo>;
+// Onion circuits (ring: client -> entry relay -> span 1 -> ... -> span N ->
+// exit relay -> client). EXTEND carries the rest of the onion; the hop opens
+// its layer (an OnionLayer sealed to its onion key) and passes the inner part on.
+struct CircuitExtend {
+    static constexpr MsgType type = MsgType::circuit_extend;
+    uint64_t circuit_id = 0;        // the id this circuit has on this link
+    std::vector<uint8_t> onion;
+    template <class V> void visit(V& v) { v(circuit_id); v(onion); }
+};
+// Data along a circuit: a STEP (sealed end to end when it comes from or goes
+// to the client) or a span's output.
+struct CircuitCell {
+    static constexpr MsgType type = MsgType::circuit_cell;
+    uint64_t circuit_id = 0;
+    std::vector<uint8_t> payload;
+    template <class V> void visit(V& v) { v(circuit_id); v(payload); }
+};
+// The client, on its link to the exit hop: deliver the circuit whose last
+// layer names this cookie on this link. Answered with OPENED{cookie}.
+struct CircuitJoin {
+    static constexpr MsgType type = MsgType::circuit_join;
+    uint64_t cookie = 0;
+    template <class V> void visit(V& v) { v(cookie); }
+};
+// From the exit hop to the joined client: every hop of the ring is set up.
+struct CircuitReady {
+    static constexpr MsgType type = MsgType::circuit_ready;
+    uint64_t cookie = 0;
+    template <class V> void visit(V& v) { v(cookie); }
+};
+// One hop's layer of the onion, never sent bare on a link. A hop learns only
+// its neighbours (the link it came from, next_hop), its span and its keys.
+struct OnionLayer {
+    static constexpr MsgType type = MsgType::onion_layer;
+    uint8_t role = 0;                  // 0 relay, 1 span
+    std::string next_hop;              // "host:port"; empty: deliver to the client joined with next_id
+    uint64_t next_id = 0;              // circuit id on the next hop, or the client's cookie
+    Key32 model_id{};
+    uint32_t span_start = 0, span_end = 0, max_tokens = 0;
+    uint8_t wire_dtype = uint8_t(WireDType::f16);
+    Key32 key_in{};                    // nonzero: cells from the previous hop are sealed by the client with it
+    Key32 key_out{};                   // nonzero: seal this hop's output to the client with it
+    std::vector<uint8_t> inner;        // the next hop's sealed layer (empty at the exit)
+    template <class V> void visit(V& v) { v(role); v(next_hop); v(next_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(wire_dtype); v(key_in); v(key_out); v(inner); }
+};
+
+using Message = std::variant<Hello, Auth, OpenSession, Step, Result, Close, Error, Ping, Pong, Opened, NodeInfo, CircuitExtend,
+                             CircuitCell, CircuitJoin, CircuitReady, OnionLayer>;
 
 struct DecodeLimits {
     uint32_t max_string = 1024;          // next_hop, error text

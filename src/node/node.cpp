@@ -3,11 +3,13 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <unordered_map>
 
 #include "engine/layer_span.h"
 #include "net/link.h"
+#include "net/onion.h"
 #include "net/wire_hidden.h"
 #include "node/compute_queue.h"
 
@@ -54,6 +56,19 @@ struct Node::Impl {
         Clock::time_point last_active;
     };
     std::unordered_map<uint64_t, Session> sessions;
+    // Onion circuits through this node, by the id the previous hop uses. A span
+    // circuit also has a Session under the same id.
+    struct Circuit {
+        std::weak_ptr<net::Link> prev;
+        std::shared_ptr<net::Link> next;  // null at the exit: deliver to the joined client
+        uint64_t next_id = 0;             // id on the next link, or the client's cookie
+        bool span = false;
+        net::Key32 key_in{}, key_out{};   // end-to-end keys with the client (zero: none)
+        uint64_t seq_in = 0, seq_out = 0;
+    };
+    std::unordered_map<uint64_t, Circuit> circuits;
+    std::unordered_map<uint64_t, std::weak_ptr<net::Link>> joined;  // cookie -> client link
+    net::OnionKeys onion = net::OnionKeys::generate();
     std::map<std::string, std::shared_ptr<net::Link>> next_links;  // by address
     uint64_t kv_bytes = 0;
     Stats stats;
@@ -86,6 +101,7 @@ struct Node::Impl {
         ni.free_sessions = uint32_t(std::max<int>(0, cfg.max_sessions - int(sessions.size())));
         ni.version = "llm-node/0.1";
         ni.milli_tokens_per_s = uint32_t(std::min(4e9, cfg.tokens_per_s * 1000.0));
+        ni.onion_key = onion.pk;
         return ni;
     }
 
@@ -94,54 +110,191 @@ struct Node::Impl {
         if (it != next_links.end() && it->second->is_open()) co_return it->second;
         auto link = co_await net::Link::connect(addr, identity, link_opts);
         next_links[addr] = link;
-        // Drain what the next hop sends us (it reports session errors to their owners).
-        asio::co_spawn(io, [link]() -> awaitable<void> {
+        // What the next hop sends back: circuit errors go back towards the
+        // client; plain sessions report errors to their owners directly.
+        asio::co_spawn(io, [this, link]() -> awaitable<void> {
             for (;;) {
                 net::Message m = co_await link->read();
-                (void)m;
+                if (auto* e = std::get_if<net::Error>(&m)) back_error(link, e->session_id, net::Errc(e->code), e->text);
             }
-        }, [](std::exception_ptr) {});
+        }, [this, link](std::exception_ptr) { next_link_lost(link); });
         co_return link;
     }
 
-    awaitable<void> on_open(const std::shared_ptr<net::Link>& link, const net::OpenSession& o) {
-        auto fail = [&](net::Errc c, const std::string& t) { send_error(link, o.session_id, c, t); };
-        if (o.model_id != model_id) co_return fail(net::Errc::wrong_model, "this node serves model " + net::to_hex(model_id.data(), 8) + "...");
+    // Checks a session request against what this node serves and its caps;
+    // an error text, or "" when a session with these settings fits.
+    std::string session_refusal(uint64_t sid, const net::Key32& mid, uint32_t start, uint32_t end, uint32_t max_tokens, uint8_t wire,
+                                net::Errc& code) const {
+        code = net::Errc::bad_message;
+        if (cfg.relay_only) return code = net::Errc::bad_span, "this node only relays";
+        if (mid != model_id) return code = net::Errc::wrong_model, "this node serves model " + net::to_hex(model_id.data(), 8) + "...";
         // Any sub-span of ours: routes over nodes with overlapping spans use part of one.
-        if (int(o.span_start) < cfg.span_start || int(o.span_end) > cfg.span_end || o.span_start >= o.span_end)
-            co_return fail(net::Errc::bad_span, "this node serves layers " + std::to_string(cfg.span_start) + ":" + std::to_string(cfg.span_end));
-        if (o.session_id == 0 || sessions.count(o.session_id)) co_return fail(net::Errc::bad_message, "session id in use");
-        if (o.max_tokens == 0 || int64_t(o.max_tokens) > cfg.max_ctx)
-            co_return fail(net::Errc::overloaded, "max_tokens must be 1.." + std::to_string(cfg.max_ctx));
-        if (o.wire_dtype > uint8_t(net::WireDType::f16)) co_return fail(net::Errc::bad_message, "unknown wire dtype");
-        const int first = int(o.span_start) - cfg.span_start, last = int(o.span_end) - cfg.span_start;
-        const uint64_t need = engine::KvCache::bytes_for(*weights, int(o.max_tokens), last - first);
-        if (int(sessions.size()) >= cfg.max_sessions) co_return fail(net::Errc::overloaded, "session limit reached");
-        if (kv_bytes + need > cfg.max_memory) co_return fail(net::Errc::overloaded, "memory limit reached");
+        if (int(start) < cfg.span_start || int(end) > cfg.span_end || start >= end)
+            return code = net::Errc::bad_span, "this node serves layers " + std::to_string(cfg.span_start) + ":" + std::to_string(cfg.span_end);
+        if (sid == 0 || sessions.count(sid) || circuits.count(sid)) return "session id in use";
+        if (max_tokens == 0 || int64_t(max_tokens) > cfg.max_ctx)
+            return code = net::Errc::overloaded, "max_tokens must be 1.." + std::to_string(cfg.max_ctx);
+        if (wire > uint8_t(net::WireDType::f16)) return "unknown wire dtype";
+        const int first = int(start) - cfg.span_start, last = int(end) - cfg.span_start;
+        const uint64_t need = engine::KvCache::bytes_for(*weights, int(max_tokens), last - first);
+        if (int(sessions.size()) >= cfg.max_sessions) return code = net::Errc::overloaded, "session limit reached";
+        if (kv_bytes + need > cfg.max_memory) return code = net::Errc::overloaded, "memory limit reached";
+        return "";
+    }
+
+    Session& add_session(const std::shared_ptr<net::Link>& owner, uint64_t sid, uint32_t start, uint32_t end, uint32_t max_tokens, uint8_t wire) {
         Session s;
-        s.id = o.session_id;
-        s.owner = link;
-        s.prev_hop = o.prev_hop;
-        s.wire = net::WireDType(o.wire_dtype);
+        s.id = sid;
+        s.owner = owner;
+        s.wire = net::WireDType(wire);
         s.last_active = Clock::now();
+        s.first = int(start) - cfg.span_start;
+        s.last = int(end) - cfg.span_start;
+        s.cache = std::make_shared<engine::KvCache>(*weights, int(max_tokens), s.last - s.first);
+        kv_bytes += s.cache->bytes();
+        ++stats.sessions_opened;
+        Session& ref = sessions.emplace(sid, std::move(s)).first->second;
+        stats.active_sessions = int(sessions.size());
+        return ref;
+    }
+
+    awaitable<void> on_open(const std::shared_ptr<net::Link>& link, const net::OpenSession& o) {
+        net::Errc code;
+        const std::string why = session_refusal(o.session_id, o.model_id, o.span_start, o.span_end, o.max_tokens, o.wire_dtype, code);
+        if (!why.empty()) co_return send_error(link, o.session_id, code, why);
+        std::shared_ptr<net::Link> next;
         if (!o.next_hop.empty()) {
             try {
-                s.next = co_await next_link(o.next_hop);
+                next = co_await next_link(o.next_hop);
             } catch (const std::exception& e) {
-                co_return fail(net::Errc::next_hop_failed, "next hop " + o.next_hop + ": " + e.what());
+                co_return send_error(link, o.session_id, net::Errc::next_hop_failed, "next hop " + o.next_hop + ": " + e.what());
             }
-            s.next_addr = o.next_hop;
-            s.next_session_id = o.next_session_id;
         }
-        s.first = first;
-        s.last = last;
-        s.cache = std::make_shared<engine::KvCache>(*weights, int(o.max_tokens), last - first);
-        kv_bytes += s.cache->bytes();
-        const uint64_t sid = s.id;
-        sessions.emplace(sid, std::move(s));
-        ++stats.sessions_opened;
-        stats.active_sessions = int(sessions.size());
-        send(link, net::Opened{sid, o.max_tokens});
+        if (sessions.count(o.session_id)) co_return send_error(link, o.session_id, net::Errc::bad_message, "session id in use");
+        Session& s = add_session(link, o.session_id, o.span_start, o.span_end, o.max_tokens, o.wire_dtype);
+        s.prev_hop = o.prev_hop;
+        s.next = next;
+        s.next_addr = o.next_hop;
+        s.next_session_id = o.next_session_id;
+        send(link, net::Opened{o.session_id, o.max_tokens});
+    }
+
+    // --- onion circuits -------------------------------------------------
+
+    std::shared_ptr<net::Link> circuit_target(const Circuit& c) {
+        if (c.next) return c.next;
+        auto it = joined.find(c.next_id);
+        return it == joined.end() ? nullptr : it->second.lock();
+    }
+
+    static std::string who(const std::shared_ptr<net::Link>& l) { return l ? net::to_hex(l->peer_identity().data(), 6) : "-"; }
+
+    awaitable<void> on_extend(const std::shared_ptr<net::Link>& link, net::CircuitExtend& ext) {
+        const uint64_t cid = ext.circuit_id;
+        auto fail = [&](net::Errc c, const std::string& t) { send_error(link, cid, c, t); };
+        if (cid == 0 || circuits.count(cid) || sessions.count(cid)) co_return fail(net::Errc::bad_message, "circuit id in use");
+        const auto plain = net::open_sealed(onion, ext.onion);
+        if (!plain) co_return fail(net::Errc::decrypt_failed, "the onion layer does not open with this node's onion key");
+        net::Message m;
+        try {
+            m = net::decode(plain->data(), plain->size());
+        } catch (const net::NetError& e) {
+            co_return fail(e.code(), std::string("onion layer: ") + e.what());
+        }
+        auto* layer = std::get_if<net::OnionLayer>(&m);
+        if (!layer || layer->role > 1) co_return fail(net::Errc::bad_message, "not an onion layer");
+        Circuit c;
+        c.prev = link;
+        c.next_id = layer->next_id;
+        c.span = layer->role == 1;
+        c.key_in = layer->key_in;
+        c.key_out = layer->key_out;
+        if (c.span) {
+            net::Errc code;
+            const std::string why = session_refusal(cid, layer->model_id, layer->span_start, layer->span_end, layer->max_tokens, layer->wire_dtype, code);
+            if (!why.empty()) co_return fail(code, why);
+        }
+        std::shared_ptr<net::Link> client;
+        if (!layer->next_hop.empty()) {
+            try {
+                c.next = co_await next_link(layer->next_hop);
+            } catch (const std::exception& e) {
+                co_return fail(net::Errc::next_hop_failed, "next hop " + layer->next_hop + ": " + e.what());
+            }
+        } else {
+            auto it = joined.find(layer->next_id);
+            client = it == joined.end() ? nullptr : it->second.lock();
+            if (!client) co_return fail(net::Errc::next_hop_failed, "no client joined this circuit");
+        }
+        if (circuits.count(cid) || sessions.count(cid)) co_return fail(net::Errc::bad_message, "circuit id in use");
+        if (c.span) add_session(link, cid, layer->span_start, layer->span_end, layer->max_tokens, layer->wire_dtype);
+        if (std::getenv("LLM_NODE_CIRCUIT_LOG"))
+            log_line(std::string("circuit ") + (c.span ? "span " + std::to_string(layer->span_start) + ":" + std::to_string(layer->span_end) : "relay") +
+                     ": prev " + who(link) + " next " + (c.next ? who(c.next) : "client " + who(client)));
+        circuits.emplace(cid, c);
+        if (c.next) send(c.next, net::CircuitExtend{layer->next_id, std::move(layer->inner)});
+        else send(client, net::CircuitReady{layer->next_id});
+    }
+
+    void on_cell(const std::shared_ptr<net::Link>& link, net::CircuitCell& cell) {
+        auto it = circuits.find(cell.circuit_id);
+        if (it == circuits.end() || it->second.prev.lock() != link)
+            return send_error(link, cell.circuit_id, net::Errc::unknown_session, "no such circuit on this link");
+        Circuit& c = it->second;
+        if (!c.span) return send(circuit_target(c), net::CircuitCell{c.next_id, std::move(cell.payload)});  // relay: ciphertext passes
+        std::vector<uint8_t> plain;
+        if (c.key_in != net::Key32{}) {
+            auto opened = net::open_cell(c.key_in, c.seq_in++, cell.payload);
+            if (!opened) return send_error(link, cell.circuit_id, net::Errc::decrypt_failed, "cell altered, replayed or out of order");
+            plain = std::move(*opened);
+        } else {
+            plain = std::move(cell.payload);
+        }
+        net::Step st;
+        try {
+            net::Message m = net::decode(plain.data(), plain.size());
+            if (!std::holds_alternative<net::Step>(m)) throw net::NetError(net::Errc::bad_message, "a circuit cell must hold a STEP");
+            st = std::get<net::Step>(std::move(m));
+        } catch (const net::NetError& e) {
+            return send_error(link, cell.circuit_id, e.code(), e.what());
+        }
+        st.session_id = cell.circuit_id;
+        on_step(link, st);
+    }
+
+    // A span circuit's output goes on along the ring (sealed to the client at the last span).
+    void circuit_output(Circuit& c, net::Step out) {
+        std::vector<uint8_t> bytes = net::encode(out);
+        if (c.key_out != net::Key32{}) bytes = net::seal_cell(c.key_out, c.seq_out++, bytes);
+        send(circuit_target(c), net::CircuitCell{c.next_id, std::move(bytes)});
+    }
+
+    void close_circuit(uint64_t cid, bool forward) {
+        auto it = circuits.find(cid);
+        if (it == circuits.end()) return;
+        if (forward && it->second.next) send(it->second.next, net::Close{it->second.next_id});
+        if (it->second.span) drop_session(cid);
+        circuits.erase(it);
+    }
+
+    // An ERROR from a next hop about one of our circuits goes back towards the client.
+    void back_error(const std::shared_ptr<net::Link>& from, uint64_t id, net::Errc code, const std::string& text) {
+        for (auto& [cid, c] : circuits)
+            if (c.next == from && c.next_id == id) {
+                send_error(c.prev.lock(), cid, code, text);
+                close_circuit(cid, false);
+                return;
+            }
+    }
+
+    void next_link_lost(const std::shared_ptr<net::Link>& link) {
+        std::vector<uint64_t> dead;
+        for (auto& [cid, c] : circuits)
+            if (c.next == link) dead.push_back(cid);
+        for (uint64_t cid : dead) {
+            send_error(circuits[cid].prev.lock(), cid, net::Errc::next_hop_failed, "the next hop of the circuit went away");
+            close_circuit(cid, false);
+        }
     }
 
     void on_step(const std::shared_ptr<net::Link>& link, net::Step& st) {
@@ -168,6 +321,15 @@ struct Node::Impl {
         } catch (const net::NetError& e) {
             return send_error(owner, s.id, e.code(), e.what());
         }
+        static const bool log_steps = std::getenv("LLM_NODE_LOG_STEPS") != nullptr;  // debugging and tests: what a span receives
+        if (log_steps && d >= 4) {
+            char line[192];
+            const float* h = job.hidden.data();
+            std::snprintf(line, sizeof line, "step session %016llx layers %d:%d pos %u n %u hidden[0][0:4] %.9g %.9g %.9g %.9g",
+                          (unsigned long long)s.id, cfg.span_start + s.first, cfg.span_start + s.last, unsigned(st.pos),
+                          unsigned(st.n_tokens), h[0], h[1], h[2], h[3]);
+            log_line(line);
+        }
         ++stats.steps;
         compute->push(std::move(job));
     }
@@ -181,6 +343,8 @@ struct Node::Impl {
         if (!done.error.empty()) return send_error(owner, s.id, net::Errc::compute_failed, done.error);
         std::vector<uint8_t> bytes = net::pack_hidden(done.hidden.data(), done.hidden.size(), s.wire);
         const uint8_t dt = uint8_t(s.wire);
+        if (auto c = circuits.find(s.id); c != circuits.end())
+            return circuit_output(c->second, net::Step{0, uint32_t(done.pos), uint32_t(done.n_tokens), dt, std::move(bytes)});
         if (s.next) {
             if (!s.next->is_open())
                 return send_error(owner, s.id, net::Errc::next_hop_failed, "link to next hop " + s.next_addr + " is closed");
@@ -203,9 +367,18 @@ struct Node::Impl {
                     co_await on_open(link, *o);
                 } else if (auto* st = std::get_if<net::Step>(&m)) {
                     on_step(link, *st);
+                } else if (auto* ext = std::get_if<net::CircuitExtend>(&m)) {
+                    co_await on_extend(link, *ext);
+                } else if (auto* cell = std::get_if<net::CircuitCell>(&m)) {
+                    on_cell(link, *cell);
+                } else if (auto* j = std::get_if<net::CircuitJoin>(&m)) {
+                    joined[j->cookie] = link;
+                    send(link, net::Opened{j->cookie, 0});
                 } else if (auto* c = std::get_if<net::Close>(&m)) {
+                    auto ci = circuits.find(c->session_id);
                     auto it = sessions.find(c->session_id);
-                    if (it != sessions.end() && it->second.owner.lock() == link) drop_session(c->session_id);
+                    if (ci != circuits.end() && ci->second.prev.lock() == link) close_circuit(c->session_id, true);
+                    else if (it != sessions.end() && it->second.owner.lock() == link) drop_session(c->session_id);
                 } else if (auto* p = std::get_if<net::Ping>(&m)) {
                     send(link, net::Pong{p->nonce});
                 } else if (std::holds_alternative<net::Error>(m) || std::holds_alternative<net::Pong>(m)) {
@@ -226,6 +399,12 @@ struct Node::Impl {
             if (!stopping) log_line("[peer " + peer + "] " + e.what());
         }
         if (link) {
+            // Circuits coming in on this link end with it (and tell the rest of the ring).
+            std::vector<uint64_t> gone;
+            for (auto& [cid, c] : circuits)
+                if (c.prev.lock() == link || c.prev.expired()) gone.push_back(cid);
+            for (uint64_t cid : gone) close_circuit(cid, true);
+            for (auto it = joined.begin(); it != joined.end();) it = it->second.lock() == link || it->second.expired() ? joined.erase(it) : std::next(it);
             // Sessions owned by this link end with it.
             std::vector<uint64_t> owned;
             for (auto& [sid, s] : sessions)
@@ -268,11 +447,13 @@ Node::Node(NodeConfig cfg) : impl_(std::make_unique<Impl>()) {
     Impl& m = *impl_;
     net::ensure_sodium();
     m.model = engine::Model::load(cfg.model_path);
-    if (cfg.span_end == 0) cfg.span_end = m.model->config().n_layer;
-    m.weights = std::make_shared<const engine::SpanWeights>(m.model, cfg.span_start, cfg.span_end);
+    if (cfg.relay_only) cfg.span_start = cfg.span_end = 0;  // advertised as 0:0; no weights are touched
+    else if (cfg.span_end == 0) cfg.span_end = m.model->config().n_layer;
+    if (!cfg.relay_only) m.weights = std::make_shared<const engine::SpanWeights>(m.model, cfg.span_start, cfg.span_end);
     m.model_id = net::digest256(m.model->file().header_bytes());
     m.identity = cfg.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg.key_file);
     m.link_opts.max_frame = cfg.max_frame;
+    m.link_opts.swarm_key = cfg.swarm_key;  // private swarm: in and out links prove the key
     m.cfg = cfg;
     const auto [host, port] = split_host_port(cfg.listen);
     tcp::resolver resolver(m.io);
@@ -281,9 +462,10 @@ Node::Node(NodeConfig cfg) : impl_(std::make_unique<Impl>()) {
     m.acceptor.set_option(tcp::acceptor::reuse_address(true));
     m.acceptor.bind(ep);
     m.acceptor.listen(1024);
-    m.compute = std::make_unique<ComputeQueue>(m.weights, cfg.threads, [this](ComputeDone d) {
-        asio::post(impl_->io, [this, d = std::move(d)]() mutable { impl_->on_done(std::move(d)); });
-    });
+    if (!cfg.relay_only)
+        m.compute = std::make_unique<ComputeQueue>(m.weights, cfg.threads, [this](ComputeDone d) {
+            asio::post(impl_->io, [this, d = std::move(d)]() mutable { impl_->on_done(std::move(d)); });
+        });
 }
 
 Node::~Node() {
@@ -319,8 +501,8 @@ const engine::SpanWeights& Node::weights() const { return *impl_->weights; }
 
 Node::Stats Node::stats() const {
     Stats s = impl_->stats;
-    s.batches = impl_->compute->batches();
-    s.tokens = impl_->compute->tokens();
+    s.batches = impl_->compute ? impl_->compute->batches() : 0;
+    s.tokens = impl_->compute ? impl_->compute->tokens() : 0;
     return s;
 }
 

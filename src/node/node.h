@@ -12,7 +12,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "net/swarm_key.h"
 
 namespace llmn::engine {
 class SpanWeights;
@@ -21,6 +24,7 @@ class SpanWeights;
 namespace llmn::node {
 
 struct NodeConfig {
+    bool relay_only = false;                   // forward onion circuits only: no layers loaded, no sessions
     std::string model_path;
     int span_start = 0, span_end = 0;          // [start, end); end 0 = all layers
     std::string listen = "127.0.0.1:0";        // host:port (port 0 picks one)
@@ -32,6 +36,7 @@ struct NodeConfig {
     std::chrono::seconds idle_timeout{300};    // a session with no step for this long is dropped
     uint32_t max_frame = 64u << 20;
     double tokens_per_s = 0;                   // measured throughput of the span, advertised in NODE_INFO
+    std::optional<net::SwarmKey> swarm_key{};  // private swarm: every link (in and out) must prove it
 };
 
 class Node {

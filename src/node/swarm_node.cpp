@@ -40,7 +40,8 @@ SwarmNode::SwarmNode(SwarmNodeConfig cfg) : cfg_(std::move(cfg)) {
         log_line("memory budget " + std::to_string(budget >> 20) + " MiB: " + std::to_string(layers_wanted_) + " of " +
                  std::to_string(n_layer) + " layers fit");
     }
-    seconds_per_layer_ = swarm::measure_seconds_per_layer(model, cfg_.node.threads);
+    if (!cfg_.relay_only) seconds_per_layer_ = swarm::measure_seconds_per_layer(model, cfg_.node.threads);
+    cfg_.dht.swarm_key = cfg_.node.swarm_key;  // one key for finding the swarm and for its links
     dht_ = std::make_unique<swarm::Dht>(cfg_.dht);
 }
 
@@ -63,7 +64,7 @@ std::pair<int, int> SwarmNode::choose_span(int k, const std::string& self, std::
         if (p != self) others.push_back(p);
     std::vector<swarm::SpanRecord> records;
     std::string seen;
-    for (const net::ProbedNode& p : net::probe_nodes(others, std::chrono::milliseconds(2000)))
+    for (const net::ProbedNode& p : net::probe_nodes(others, std::chrono::milliseconds(2000), cfg_.node.swarm_key))
         if (p.info.model_id == model_id && p.info.n_layer == uint32_t(n_layer)) {
             records.push_back({int(p.info.span_start), int(p.info.span_end), p.info.milli_tokens_per_s / 1000.0});
             seen += " " + p.address + "=" + std::to_string(p.info.span_start) + ":" + std::to_string(p.info.span_end);
@@ -101,7 +102,8 @@ void SwarmNode::run() {
         nc.span_start = span->first;
         nc.span_end = span->second;
         nc.listen = listen;
-        nc.tokens_per_s = 1.0 / (seconds_per_layer_ * (span->second - span->first));
+        nc.relay_only = cfg_.relay_only;
+        nc.tokens_per_s = nc.relay_only ? 0.0 : 1.0 / (seconds_per_layer_ * (span->second - span->first));
         node_ = std::make_unique<Node>(nc);
         address_ = node_->listen_address();
         listen = address_;  // keep the port across moves: it is what we announce
@@ -122,7 +124,8 @@ void SwarmNode::run() {
         rec.expires_unix = uint64_t(std::time(nullptr)) + 3600;
         rec.sign(identity);
         dht_->publish(rec, identity);
-        log_line("serving layers " + std::to_string(span->first) + ":" + std::to_string(span->second) + " of " +
+        if (nc.relay_only) log_line("relaying onion circuits on " + address_);
+        else log_line("serving layers " + std::to_string(span->first) + ":" + std::to_string(span->second) + " of " +
                  std::to_string(n_layer) + " on " + address_ + " (" + std::to_string(int(nc.tokens_per_s)) + " tok/s measured)");
         std::printf("{\"listening\":\"%s\",\"node_id\":\"%s\",\"span\":\"%d:%d\"}\n", address_.c_str(), node_->node_id().c_str(),
                     span->first, span->second);

@@ -17,9 +17,11 @@ namespace llmn::node {
 
 struct SwarmNodeConfig {
     NodeConfig node;                         // model, listen, key, threads, caps (span chosen here)
+                                             // node.swarm_key also keys the DHT (dht.swarm_key is overwritten)
     std::optional<std::pair<int, int>> forced_span;
     uint64_t max_memory = 0;                 // bytes for weights + cache; 0 = what the machine has
     swarm::Dht::Config dht;
+    bool relay_only = false;                 // forward onion circuits only (span 0:0 in the record)
     std::chrono::seconds recheck{60};        // how often the span choice is revisited
     std::chrono::milliseconds lookup_timeout{3000};
     std::string advertise_host;              // host other nodes reach us at (default: the listen host)

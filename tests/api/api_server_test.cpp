@@ -114,7 +114,9 @@ TEST(ApiServer, BadRequestsGetOpenAiErrors) {
         ASSERT_TRUE(j.contains("error")) << r->body;
         EXPECT_EQ(j["error"]["type"], k.type) << r->body;
         EXPECT_TRUE(j["error"]["message"].is_string());
-        if (*k.code) EXPECT_EQ(j["error"]["code"], k.code) << r->body;
+        if (*k.code) {
+            EXPECT_EQ(j["error"]["code"], k.code) << r->body;
+        }
     }
     auto ok = c->Post("/v1/completions", R"({"model":"api-model","prompt":"hi","max_tokens":4,"temperature":0})", "application/json");
     ASSERT_TRUE(ok);

@@ -30,6 +30,7 @@ std::vector<Message> samples() {
     Auth auth;
     for (size_t i = 0; i < auth.signature.size(); ++i) auth.signature[i] = uint8_t(200 - i);
     for (size_t i = 0; i < auth.stream_header.size(); ++i) auth.stream_header[i] = uint8_t(i * 3);
+    auth.swarm_proof = key(3);
     OpenSession open;
     open.session_id = 0x1122334455667788ull;
     open.model_id = key(9);
@@ -71,7 +72,22 @@ std::vector<Message> samples() {
     info.span_end = 12;
     info.free_sessions = 3;
     info.version = "0.1.0";
-    return {hello, auth, open, step, result, close, error, ping, pong, opened, info};
+    info.onion_key = key(12);
+    CircuitExtend extend{31, bytes(200, 6)};
+    CircuitCell cell{32, bytes(96, 7)};
+    CircuitJoin join{33};
+    CircuitReady ready{34};
+    OnionLayer layer;
+    layer.role = 1;
+    layer.next_hop = "10.0.0.8:7001";
+    layer.next_id = 35;
+    layer.model_id = key(13);
+    layer.span_start = 2;
+    layer.span_end = 4;
+    layer.max_tokens = 512;
+    layer.key_in = key(14);
+    layer.inner = bytes(150, 8);
+    return {hello, auth, open, step, result, close, error, ping, pong, opened, info, extend, cell, join, ready, layer};
 }
 
 Errc decode_error(const std::vector<uint8_t>& b, const DecodeLimits& limits = {}) {
@@ -149,7 +165,7 @@ TEST(Messages, TrailingBytesAreABadMessage) {
 }
 
 TEST(Messages, UnknownTypesAreABadMessage) {
-    for (uint8_t t : {0, 12, 200, 255}) EXPECT_EQ(decode_error({t, 0, 0, 0, 0, 0, 0, 0, 0}), Errc::bad_message) << int(t);
+    for (uint8_t t : {0, 17, 200, 255}) EXPECT_EQ(decode_error({t, 0, 0, 0, 0, 0, 0, 0, 0}), Errc::bad_message) << int(t);
 }
 
 TEST(Messages, StringAboveTheLimitIsRefused) {

@@ -193,6 +193,7 @@ TEST(Swarm, ChatFindsAStartedNodeThroughTheDht) {
     }
     std::vector<std::string> chat = {testing::llm_node_binary(), "chat", sw.model, "--temp", "0", "-n", "12", "-t", "1"};
     auto swarm_chat = chat;
+    swarm_chat.insert(swarm_chat.end(), {"--relays", "0"});  // two nodes: none left over to relay
     auto f = local_dht(sw.seed_dht);
     swarm_chat.insert(swarm_chat.end(), f.begin(), f.end());
     chat.push_back("--local");
