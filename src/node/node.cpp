@@ -236,12 +236,25 @@ struct Node::Impl {
         else send(client, net::CircuitReady{layer->next_id});
     }
 
+    // What a relay could make of a cell it forwards (logged for the first cell
+    // of each circuit, for the privacy tests): it must not decode as a STEP.
+    static std::string relay_view(const std::vector<uint8_t>& payload) {
+        try {
+            if (std::holds_alternative<net::Step>(net::decode(payload.data(), payload.size()))) return "relay read a plaintext STEP";
+        } catch (const net::NetError&) {
+        }
+        return "relay forwards a sealed cell of " + std::to_string(payload.size()) + " bytes";
+    }
+
     void on_cell(const std::shared_ptr<net::Link>& link, net::CircuitCell& cell) {
         auto it = circuits.find(cell.circuit_id);
         if (it == circuits.end() || it->second.prev.lock() != link)
             return send_error(link, cell.circuit_id, net::Errc::unknown_session, "no such circuit on this link");
         Circuit& c = it->second;
-        if (!c.span) return send(circuit_target(c), net::CircuitCell{c.next_id, std::move(cell.payload)});  // relay: ciphertext passes
+        if (!c.span) {  // relay: ciphertext passes
+            if (std::getenv("LLM_NODE_CIRCUIT_LOG") && c.seq_in++ == 0) log_line(relay_view(cell.payload));
+            return send(circuit_target(c), net::CircuitCell{c.next_id, std::move(cell.payload)});
+        }
         std::vector<uint8_t> plain;
         if (c.key_in != net::Key32{}) {
             auto opened = net::open_cell(c.key_in, c.seq_in++, cell.payload);

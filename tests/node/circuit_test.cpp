@@ -106,6 +106,11 @@ TEST_P(Circuit, RingThroughTwoRelaysGivesTheSingleProcessTokensAndHidesTheClient
         EXPECT_NE(line.find("next " + next), std::string::npos) << line;
         if (i != 0 && i + 1 != nodes.size()) EXPECT_EQ(line.find(client), std::string::npos) << "span node " << i << " met the client: " << line;
     }
+    // The relays forwarded cells they could not read (the node logs what a relay could decode).
+    for (size_t i : {size_t(0), nodes.size() - 1}) {
+        EXPECT_NE(nodes[i]->node.log().find("relay forwards a sealed cell"), std::string::npos) << nodes[i]->node.log();
+        EXPECT_EQ(nodes[i]->node.log().find("plaintext"), std::string::npos) << nodes[i]->node.log();
+    }
     // Only the relays' taps saw the client connect; spans got one link each (their previous hop) besides probes.
     // No link carries the prompt's ids or the first token's embedding; the client's links look random.
     auto m = engine::Model::load(model);
