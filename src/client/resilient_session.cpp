@@ -1,10 +1,9 @@
 #include "client/resilient_session.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "client/circuit_session.h"
-
-#include <cstdio>
 
 #include "net/identity.h"
 #include "net/probe.h"
@@ -36,7 +35,19 @@ std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, co
 ResilientSession::ResilientSession(std::shared_ptr<const engine::Model> model, std::function<std::vector<std::string>()> discover,
                                    ResilientConfig cfg, tensor::ThreadPool& pool)
     : model_(std::move(model)), discover_(std::move(discover)), cfg_(cfg), pool_(pool) {
-    rebuild();
+    // A hop that fails while the first route is being opened (it died or
+    // stalled since the probe) is routed around like a failure mid-generation;
+    // "no route at all" is reported at once.
+    for (int tries = 0;; ++tries) {
+        try {
+            rebuild();
+            return;
+        } catch (const RemoteError& e) {
+            if (e.hop().empty() || tries >= cfg_.max_failovers) throw;
+            banned_.insert(e.hop());
+            remote_.reset();
+        }
+    }
 }
 
 int ResilientSession::n_vocab() const { return model_->config().n_vocab; }
@@ -47,6 +58,12 @@ void ResilientSession::rebuild() {
     PlannerConfig pc;
     pc.first_layer = cfg_.remote.local_layers;  // the layers below run in this process
     route_ = plan_route(candidates, model_->config().n_layer, banned_, pc);
+    if (route_.empty() && !banned_.empty()) {
+        // A banned node that answers the probe again (restarted, resumed) may
+        // be what completes a route now: forget the bans rather than give up.
+        banned_.clear();
+        route_ = plan_route(candidates, model_->config().n_layer, banned_, pc);
+    }
     if (route_.empty())
         throw RemoteError("no route covers layers " + std::to_string(pc.first_layer) + ":" + std::to_string(model_->config().n_layer) +
                           " (" + std::to_string(candidates.size()) + " reachable nodes, " + std::to_string(banned_.size()) + " banned)");
