@@ -34,7 +34,8 @@ std::string content_text(const json& c, size_t i) {
     if (!c.is_array()) throw bad(param, "'" + param + "' must be a string or an array of text parts");
     std::string out;
     for (const json& part : c) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+            !part["text"].is_string())
             throw bad(param, "only text content parts are supported in '" + param + "'");
         out += part["text"].get<std::string>();
     }
@@ -47,7 +48,7 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat) {
     json j;
     try {
         j = json::parse(body);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
         throw ApiError(400, std::string("We could not parse the JSON body of your request: ") + e.what());
     }
     if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
@@ -74,7 +75,7 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat) {
         if (p.is_string()) r.prompt = p.get<std::string>();
         else if (p.is_array() && p.size() == 1 && p[0].is_string()) r.prompt = p[0].get<std::string>();
         else throw bad("prompt", "'prompt' must be a string (token arrays and batches are not supported)");
-        if (j.value("echo", false)) throw bad("echo", "'echo' is not supported");
+        if (j.contains("echo") && j["echo"] != false && !j["echo"].is_null()) throw bad("echo", "'echo' is not supported");
         if (j.contains("suffix") && !j["suffix"].is_null()) throw bad("suffix", "'suffix' is not supported");
     }
     for (const char* key : {"max_tokens", "max_completion_tokens"}) {
@@ -115,8 +116,12 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat) {
         if (!j["stream"].is_boolean()) throw bad("stream", "'stream' must be a boolean");
         r.stream = j["stream"].get<bool>();
     }
-    if (j.contains("stream_options") && j["stream_options"].is_object())
-        r.include_usage = j["stream_options"].value("include_usage", false);
+    if (j.contains("stream_options") && j["stream_options"].is_object() && j["stream_options"].contains("include_usage")) {
+        const json& u = j["stream_options"]["include_usage"];
+        if (!u.is_boolean() && !u.is_null())
+            throw bad("stream_options.include_usage", "'stream_options.include_usage' must be a boolean");
+        r.include_usage = u.is_boolean() && u.get<bool>();
+    }
     return r;
 }
 

@@ -80,6 +80,15 @@ uint64_t scalar_size(GgufType t) {
 
 bool valid_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::f64); }
 
+// The integer mirror of a float value: truncated, NaN as 0, out-of-range values
+// clamped (a plain cast is undefined behaviour for those).
+int64_t float_to_i64(double f) {
+    if (f != f) return 0;
+    if (f >= 9223372036854775808.0) return std::numeric_limits<int64_t>::max();
+    if (f <= -9223372036854775808.0) return std::numeric_limits<int64_t>::min();
+    return int64_t(f);
+}
+
 // Reads one scalar of type t into v (numbers mirrored into i, u, f).
 void read_scalar(Cursor& c, GgufType t, GgufValue& v) {
     switch (t) {
@@ -91,8 +100,8 @@ void read_scalar(Cursor& c, GgufType t, GgufValue& v) {
         case GgufType::i32: v.i = c.read<int32_t>("i32 value"); v.u = uint64_t(v.i); v.f = double(v.i); break;
         case GgufType::u64: v.u = c.read<uint64_t>("u64 value"); v.i = int64_t(v.u); v.f = double(v.u); break;
         case GgufType::i64: v.i = c.read<int64_t>("i64 value"); v.u = uint64_t(v.i); v.f = double(v.i); break;
-        case GgufType::f32: v.f = c.read<float>("f32 value"); v.i = int64_t(v.f); break;
-        case GgufType::f64: v.f = c.read<double>("f64 value"); v.i = int64_t(v.f); break;
+        case GgufType::f32: v.f = c.read<float>("f32 value"); v.i = float_to_i64(v.f); break;
+        case GgufType::f64: v.f = c.read<double>("f64 value"); v.i = float_to_i64(v.f); break;
         case GgufType::boolean: {
             uint8_t b = c.read<uint8_t>("bool value");
             if (b > 1) c.fail_at(c.pos() - 1, "bool value " + std::to_string(b) + " is neither 0 nor 1");

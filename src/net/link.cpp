@@ -102,11 +102,19 @@ asio::awaitable<Link::Status> Link::read_frame(std::vector<uint8_t>& body, uint3
         co_return Status{Errc::frame_too_large,
                          who() + ": frame of " + mib(len) + " > limit of " + mib(max) +
                              (ready_ ? "" : " before the handshake completed")};
-    body.resize(len);
-    auto [ec2, got] = co_await asio::async_read(socket_, asio::buffer(body), use_tuple);
-    if (ec2)
-        co_return io_status(ec2, "reading a frame body (" + std::to_string(got) + " of " + std::to_string(len) +
-                                     " bytes arrived)");
+    // The buffer grows with the bytes that arrive (doubling from 64 KiB), not
+    // with the announced length: a peer that announces 64 MiB and stalls holds
+    // only about twice what it sent.
+    body.clear();
+    size_t have = 0;
+    while (have < len) {
+        body.resize(std::min<size_t>(len, std::max<size_t>(size_t(64) << 10, 2 * have)));
+        auto [ec2, got] = co_await asio::async_read(socket_, asio::buffer(body.data() + have, body.size() - have), use_tuple);
+        have += got;
+        if (ec2)
+            co_return io_status(ec2, "reading a frame body (" + std::to_string(have) + " of " + std::to_string(len) +
+                                         " bytes arrived)");
+    }
     co_return Status{};
 }
 

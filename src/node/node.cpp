@@ -432,7 +432,11 @@ struct Node::Impl {
             auto [ec, socket] = co_await acceptor.async_accept(asio::experimental::as_tuple(asio::use_awaitable));
             if (ec) {
                 if (stopping || ec == asio::error::operation_aborted) co_return;
-                continue;  // e.g. EMFILE: keep serving the links we have
+                // e.g. EMFILE: keep serving the links we have, and wait before the
+                // next try (the pending connection stays queued: retrying at once spins).
+                asio::steady_timer backoff(io, std::chrono::milliseconds(100));
+                co_await backoff.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+                continue;
             }
             asio::co_spawn(io, serve_link(std::move(socket)), asio::detached);
         }

@@ -26,8 +26,9 @@ uint64_t read_xcr0() {
 
 bool cpu_has_avx2() {
     __builtin_cpu_init();
-    const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                     __builtin_cpu_supports("f16c");
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;  // clang 14 has no __builtin_cpu_supports("f16c")
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+    const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     return cpu && (read_xcr0() & kXcr0Ymm) == kXcr0Ymm;
 }
 

@@ -129,7 +129,8 @@ TEST(GgufReader, RejectsOverlappingTensors) {
 // End of the last tensor's data (the writer may pad the file beyond it).
 size_t data_end(const std::vector<uint8_t>& bytes) {
     size_t end = 0;
-    for (const auto& t : GgufFile::parse(bytes)->tensors()) end = std::max<size_t>(end, t.offset + t.nbytes);
+    const auto file = GgufFile::parse(bytes);  // kept alive: a temporary would die before the loop
+    for (const auto& t : file->tensors()) end = std::max<size_t>(end, t.offset + t.nbytes);
     return end;
 }
 

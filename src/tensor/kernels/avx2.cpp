@@ -27,7 +27,7 @@ float vec_dot_f32(int64_t n, const void* row, const void* act) {
             acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
     for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc[0]);
     float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; ++i) sum += x[i] * y[i];
+    for (; i < n; ++i) sum += load_at<float>(x, i) * load_at<float>(y, i);
     return sum;
 }
 
@@ -49,7 +49,7 @@ float vec_dot_half(int64_t n, const void* row, const void* act) {
         for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(Load(x + i + 8 * k), Load(y + i + 8 * k), acc[k]);
     for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(Load(x + i), Load(y + i), acc[0]);
     float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; ++i) sum += Scalar(x[i]) * Scalar(y[i]);
+    for (; i < n; ++i) sum += Scalar(load_at<uint16_t>(x, i)) * Scalar(load_at<uint16_t>(y, i));
     return sum;
 }
 
@@ -66,7 +66,7 @@ void quantize_f16(const float* src, void* dst, int64_t n) {
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
                          _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
-    for (; i < n; ++i) y[i] = to_f16(src[i]);
+    for (; i < n; ++i) store_at<uint16_t>(y, i, to_f16(src[i]));
 }
 
 // ---- Q8_0 / Q8_1 activations -------------------------------------------------

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "tensor/kernels.h"
 
@@ -15,6 +16,20 @@ namespace llmn::tensor::detail {
 inline constexpr int kTableSlots = 31;
 
 static inline KernelTable& slot(KernelTable* tables, DType type) { return tables[uint32_t(type)]; }
+
+// Rows may start at any byte (KernelTable promises no alignment, and the tests
+// offset them on purpose), so element-wise code reads and writes f32/f16/bf16
+// elements through memcpy: a misaligned `const float*` dereference is UB.
+template <class T>
+static inline T load_at(const void* p, int64_t i) {
+    T v;
+    std::memcpy(&v, static_cast<const char*>(p) + size_t(i) * sizeof(T), sizeof(T));
+    return v;
+}
+template <class T>
+static inline void store_at(void* p, int64_t i, T v) {
+    std::memcpy(static_cast<char*>(p) + size_t(i) * sizeof(T), &v, sizeof(T));
+}
 
 // scalar.cpp: F32, F16, BF16 and the 32-wide quants (Q4_0 .. Q8_1).
 void fill_scalar_basic(KernelTable* tables);

@@ -18,42 +18,34 @@ void dequantize_f32(const void* src, float* dst, int64_t n) { std::memcpy(dst, s
 void quantize_f32(const float* src, void* dst, int64_t n) { std::memcpy(dst, src, size_t(n) * sizeof(float)); }
 
 float vec_dot_f32(int64_t n, const void* row, const void* act) {
-    const float* x = static_cast<const float*>(row);
-    const float* y = static_cast<const float*>(act);
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * double(y[i]);
+    for (int64_t i = 0; i < n; ++i) sum += double(load_at<float>(row, i)) * double(load_at<float>(act, i));
     return float(sum);
 }
 
 void dequantize_f16(const void* src, float* dst, int64_t n) {
-    const uint16_t* x = static_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_f32(x[i]);
+    for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_f32(load_at<uint16_t>(src, i));
 }
 void quantize_f16(const float* src, void* dst, int64_t n) {
-    uint16_t* y = static_cast<uint16_t*>(dst);
-    for (int64_t i = 0; i < n; ++i) y[i] = f32_to_fp16(src[i]);
+    for (int64_t i = 0; i < n; ++i) store_at<uint16_t>(dst, i, f32_to_fp16(src[i]));
 }
 float vec_dot_f16(int64_t n, const void* row, const void* act) {
-    const uint16_t* x = static_cast<const uint16_t*>(row);
-    const uint16_t* y = static_cast<const uint16_t*>(act);
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += double(fp16_to_f32(x[i]) * fp16_to_f32(y[i]));
+    for (int64_t i = 0; i < n; ++i)
+        sum += double(fp16_to_f32(load_at<uint16_t>(row, i)) * fp16_to_f32(load_at<uint16_t>(act, i)));
     return float(sum);
 }
 
 void dequantize_bf16(const void* src, float* dst, int64_t n) {
-    const uint16_t* x = static_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(x[i]);
+    for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load_at<uint16_t>(src, i));
 }
 void quantize_bf16(const float* src, void* dst, int64_t n) {
-    uint16_t* y = static_cast<uint16_t*>(dst);
-    for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(src[i]);
+    for (int64_t i = 0; i < n; ++i) store_at<uint16_t>(dst, i, f32_to_bf16(src[i]));
 }
 float vec_dot_bf16(int64_t n, const void* row, const void* act) {
-    const uint16_t* x = static_cast<const uint16_t*>(row);
-    const uint16_t* y = static_cast<const uint16_t*>(act);
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += double(bf16_to_f32(x[i]) * bf16_to_f32(y[i]));
+    for (int64_t i = 0; i < n; ++i)
+        sum += double(bf16_to_f32(load_at<uint16_t>(row, i)) * bf16_to_f32(load_at<uint16_t>(act, i)));
     return float(sum);
 }
 

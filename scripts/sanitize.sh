@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds llm-node with AddressSanitizer + UndefinedBehaviorSanitizer in ./build-asan and runs the
+# whole ctest suite there; the llm-node processes that the integration tests spawn are sanitized too.
+# usage: ./scripts/sanitize.sh [extra ctest args]     (JOBS=N sets the build parallelism, default 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=${JOBS:-2}
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DLLM_NODE_SANITIZE=address,undefined -DLLM_NODE_BENCH=OFF
+cmake --build build-asan -j"$jobs"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build-asan --output-on-failure -j"$jobs" "$@"
