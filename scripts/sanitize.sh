@@ -9,6 +9,14 @@ jobs=${JOBS:-2}
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DLLM_NODE_SANITIZE=address,undefined -DLLM_NODE_BENCH=OFF
 cmake --build build-asan -j"$jobs"
 
+# Left out here (they pass in the plain build):
+# - ReferenceCli.Tokenize*: one llm-node process per reference text and variant (~600 processes,
+#   about half the sanitized suite's time); TokenizerReference.AllReferenceTextsAndVariants runs the
+#   same texts and variants in-process under the sanitizers, and CliTokenize.* the command itself.
+# - HostilePeer.AtItsFdLimit*: the node runs out of fds on purpose, and UBSan's vptr check then
+#   cannot probe memory (it needs a pipe) and reports a false "invalid vptr".
+exclude='ReferenceCli\.Tokenize|HostilePeer\.AtItsFdLimit'
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir build-asan --output-on-failure -j"$jobs" "$@"
+ctest --test-dir build-asan --output-on-failure -j"$jobs" -E "$exclude" "$@"

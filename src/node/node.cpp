@@ -70,6 +70,11 @@ struct Node::Impl {
     std::unordered_map<uint64_t, std::weak_ptr<net::Link>> joined;  // cookie -> client link
     net::OnionKeys onion = net::OnionKeys::generate();
     std::map<std::string, std::shared_ptr<net::Link>> next_links;  // by address
+    struct Inbound {
+        std::weak_ptr<net::Link> link;
+        Clock::time_point last_message;
+    };
+    std::unordered_map<const net::Link*, Inbound> inbound;  // accepted links, for the silence check
     uint64_t kv_bytes = 0;
     Stats stats;
     std::atomic<bool> stopping{false};
@@ -374,8 +379,10 @@ struct Node::Impl {
             peer = socket.remote_endpoint().address().to_string() + ":" + std::to_string(socket.remote_endpoint().port());
             link = co_await net::Link::accept(std::move(socket), identity, link_opts);
             co_await link->write(info());
+            inbound[link.get()] = {link, Clock::now()};
             for (;;) {
                 net::Message m = co_await link->read();
+                inbound[link.get()].last_message = Clock::now();
                 if (auto* o = std::get_if<net::OpenSession>(&m)) {
                     co_await on_open(link, *o);
                 } else if (auto* st = std::get_if<net::Step>(&m)) {
@@ -412,6 +419,7 @@ struct Node::Impl {
             if (!stopping) log_line("[peer " + peer + "] " + e.what());
         }
         if (link) {
+            inbound.erase(link.get());
             // Circuits coming in on this link end with it (and tell the rest of the ring).
             std::vector<uint64_t> gone;
             for (auto& [cid, c] : circuits)
@@ -456,7 +464,27 @@ struct Node::Impl {
                 send_error(sessions[sid].owner.lock(), sid, net::Errc::timeout, "session idle for too long");
                 drop_session(sid);
             }
+            close_silent_links(now);
         }
+    }
+
+    // A peer that sends nothing, or stalls inside a frame, for longer than a session may idle
+    // loses its link, so it cannot hold an fd and a buffer forever. A link stays while it owns
+    // a session that is active: a route's client sends nothing on it while steps come in
+    // through the previous hop.
+    void close_silent_links(Clock::time_point now) {
+        const auto silence = cfg.idle_timeout + std::min(cfg.idle_timeout, std::chrono::seconds(60));
+        std::vector<std::shared_ptr<net::Link>> silent;
+        for (auto& [ptr, in] : inbound) {
+            if (now - in.last_message <= silence) continue;
+            auto link = in.link.lock();
+            if (!link) continue;
+            bool active = false;
+            for (auto& [sid, s] : sessions) active = active || s.owner.lock() == link;
+            if (!active) silent.push_back(std::move(link));
+        }
+        for (auto& link : silent)
+            link->close(net::Errc::timeout, "no complete message for " + std::to_string(silence.count()) + " s");
     }
 };
 

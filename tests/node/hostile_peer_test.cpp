@@ -155,6 +155,43 @@ TEST(HostilePeer, AStalledBigFrameHoldsNoMemoryItDidNotSend) {
     EXPECT_TRUE(a.alive());
 }
 
+// A peer that sends nothing, or stalls inside a frame, loses its link once it has been silent
+// longer than a session may idle (here 1 s + 1 s), while a peer that keeps talking keeps its.
+TEST(HostilePeer, ASilentOrStalledPeerLosesItsLink) {
+    const std::string model = make_model();
+    NodeProcess a(model, "0:2", {"--idle-timeout", "1"});
+    const Target t{a.address(), 0, 2};
+    std::string e;
+    auto silent = linked(t, e);
+    ASSERT_TRUE(silent) << e;
+    auto stalled = linked(t, e);
+    ASSERT_TRUE(stalled) << e;
+    auto talker = linked(t, e);
+    ASSERT_TRUE(talker) << e;
+    stalled->conn().send_all(prefix_only(4096));
+    stalled->conn().send_all(random_bytes(100, 7));
+    // Each of the two must see its link end (an ERROR then EOF, or EOF) within 8 s.
+    auto ended = [](HostilePeer& p, Clock::time_point deadline) {
+        while (Clock::now() < deadline) {
+            const HostilePeer::Received r = p.receive(milliseconds(200));
+            if (r.got == RawConn::Got::eof || r.got == RawConn::Got::error) return true;
+        }
+        return false;
+    };
+    const auto t0 = Clock::now();
+    bool silent_ended = false, stalled_ended = false;
+    for (uint64_t n = 1; Clock::now() - t0 < std::chrono::seconds(8) && !(silent_ended && stalled_ended); ++n) {
+        ASSERT_TRUE(talker->send(ping(n)));
+        ASSERT_TRUE(awaits<net::Pong>(*talker)) << "a peer that keeps talking lost its link";
+        silent_ended = silent_ended || ended(*silent, Clock::now() + milliseconds(150));
+        stalled_ended = stalled_ended || ended(*stalled, Clock::now() + milliseconds(150));
+    }
+    std::printf("[hostile] silent and stalled peers cut off after %.1f s\n", seconds_since(t0));
+    EXPECT_TRUE(silent_ended) << "a peer that sent nothing kept its link";
+    EXPECT_TRUE(stalled_ended) << "a peer stalled inside a frame kept its link";
+    EXPECT_TRUE(a.alive());
+}
+
 // At its fd limit the node keeps its links, does not spin on the pending
 // connections it cannot accept, and accepts again once fds are free.
 TEST(HostilePeer, AtItsFdLimitTheNodeDoesNotSpinAndRecovers) {

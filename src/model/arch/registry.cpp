@@ -46,20 +46,28 @@ ModelConfig read_model_config(const GgufFile& f) {
     c.spec = entry->spec();
     c.name = f.get_string("general.name", "");
     const std::string p = arch + ".";
+    auto bad = [&](const std::string& what) { throw ArchError(f.path() + ": " + what); };
+    // Every size is checked in 64 bits before it narrows, and bounded far above any real
+    // model so that products of them (n_head * head length, n_layer * n_embd) stay in range.
+    auto dim = [&](const std::string& key, int64_t value, int64_t hi) {
+        if (value <= 0 || value > hi) bad(key + " = " + std::to_string(value) + " out of range (1.." + std::to_string(hi) + ")");
+        return int32_t(value);
+    };
+    constexpr int64_t kMaxWidth = int64_t(1) << 20, kMaxHeads = 4096, kMaxHeadLen = 4096;
     try {
-        c.n_layer = int32_t(f.require_int(p + "block_count"));
-        c.n_embd = int32_t(f.require_int(p + "embedding_length"));
-        c.n_head = int32_t(f.require_int(p + "attention.head_count"));
-        c.n_head_kv = int32_t(f.get_int(p + "attention.head_count_kv", c.n_head));
-        c.n_ff = int32_t(f.require_int(p + "feed_forward_length"));
-        c.n_ctx_train = int32_t(f.get_int(p + "context_length", 2048));
-        if (c.n_head <= 0) throw ArchError(f.path() + ": " + p + "attention.head_count must be > 0");
-        c.n_embd_head_k = int32_t(f.get_int(p + "attention.key_length", c.n_embd / c.n_head));
-        c.n_embd_head_v = int32_t(f.get_int(p + "attention.value_length", c.n_embd_head_k));
-        c.n_rot = int32_t(f.get_int(p + "rope.dimension_count", c.n_embd_head_k));
+        c.n_layer = dim(p + "block_count", f.require_int(p + "block_count"), 4096);
+        c.n_embd = dim(p + "embedding_length", f.require_int(p + "embedding_length"), kMaxWidth);
+        c.n_head = dim(p + "attention.head_count", f.require_int(p + "attention.head_count"), kMaxHeads);
+        c.n_head_kv = dim(p + "attention.head_count_kv", f.get_int(p + "attention.head_count_kv", c.n_head), kMaxHeads);
+        c.n_ff = dim(p + "feed_forward_length", f.require_int(p + "feed_forward_length"), int64_t(1) << 22);
+        c.n_ctx_train = dim(p + "context_length", f.get_int(p + "context_length", 2048), int64_t(1) << 24);
+        c.n_embd_head_k = dim(p + "attention.key_length", f.get_int(p + "attention.key_length", c.n_embd / c.n_head), kMaxHeadLen);
+        c.n_embd_head_v = dim(p + "attention.value_length", f.get_int(p + "attention.value_length", c.n_embd_head_k), kMaxHeadLen);
+        c.n_rot = dim(p + "rope.dimension_count", f.get_int(p + "rope.dimension_count", c.n_embd_head_k), kMaxHeadLen);
         c.norm_rms_eps = float(f.get_float(p + "attention.layer_norm_rms_epsilon", 1e-5));
         c.rope_freq_base = float(f.get_float(p + "rope.freq_base", 10000.0));
-        c.file_type = int32_t(f.get_int("general.file_type", -1));
+        const int64_t file_type = f.get_int("general.file_type", -1);
+        c.file_type = file_type >= -1 && file_type < 1024 ? int32_t(file_type) : -1;
         const std::string scaling = f.get_string(p + "rope.scaling.type", "none");
         double factor = f.get_float(p + "rope.scaling.factor", 0.0);
         if (factor == 0.0 && f.find(p + "rope.scale_linear")) {
@@ -71,8 +79,9 @@ ModelConfig read_model_config(const GgufFile& f) {
         else if (scaling == "llama3") c.rope_scaling = RopeScaling::llama3;
         else if (scaling != "none" && !scaling.empty())
             throw ArchError(f.path() + ": unsupported rope scaling type '" + scaling + "'");
-        c.rope_scale_factor = factor > 0 ? float(factor) : 1.0f;
-        c.rope_orig_ctx = int32_t(f.get_int(p + "rope.scaling.original_context_length", c.n_ctx_train));
+        c.rope_scale_factor = factor > 0 && factor < 1e6 ? float(factor) : 1.0f;
+        c.rope_orig_ctx = dim(p + "rope.scaling.original_context_length",
+                              f.get_int(p + "rope.scaling.original_context_length", c.n_ctx_train), int64_t(1) << 24);
     } catch (const GgufError& e) {
         throw ArchError(e.what());
     }
@@ -80,21 +89,19 @@ ModelConfig read_model_config(const GgufFile& f) {
         throw ArchError(f.path() + ": YaRN rope scaling is not supported yet");
 
     const TensorInfo* embd = f.tensor("token_embd.weight");
-    c.n_vocab = int32_t(f.get_int(p + "vocab_size", 0));
-    if (c.n_vocab == 0) {
-        if (const GgufValue* toks = f.find("tokenizer.ggml.tokens")) c.n_vocab = int32_t(toks->array_len());
-        else if (embd && embd->ne.size() == 2) c.n_vocab = int32_t(embd->ne[1]);
+    int64_t n_vocab = f.get_int(p + "vocab_size", 0);
+    if (n_vocab == 0) {
+        if (const GgufValue* toks = f.find("tokenizer.ggml.tokens")) n_vocab = int64_t(toks->array_len());
+        else if (embd && embd->ne.size() == 2) n_vocab = embd->ne[1];
     }
+    if (n_vocab <= 0) bad("cannot determine the vocabulary size");
+    c.n_vocab = dim("vocabulary size", n_vocab, int64_t(1) << 24);
     c.tied_embeddings = f.tensor("output.weight") == nullptr;
 
-    auto bad = [&](const std::string& what) { throw ArchError(f.path() + ": " + what); };
-    if (c.n_layer <= 0 || c.n_layer > 4096) bad("block_count " + std::to_string(c.n_layer) + " out of range");
-    if (c.n_embd <= 0 || c.n_ff <= 0) bad("embedding_length / feed_forward_length must be > 0");
-    if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0)
+    if (c.n_head % c.n_head_kv != 0)
         bad("head_count " + std::to_string(c.n_head) + " is not a multiple of head_count_kv " + std::to_string(c.n_head_kv));
-    if (c.n_embd_head_k <= 0 || c.n_embd_head_v <= 0 || c.n_embd_head_k % 2 != 0) bad("bad attention key/value length");
-    if (c.n_rot <= 0 || c.n_rot > c.n_embd_head_k || c.n_rot % 2 != 0) bad("rope.dimension_count " + std::to_string(c.n_rot) + " out of range");
-    if (c.n_vocab <= 0) bad("cannot determine the vocabulary size");
+    if (c.n_embd_head_k % 2 != 0) bad("attention.key_length " + std::to_string(c.n_embd_head_k) + " is odd");
+    if (c.n_rot > c.n_embd_head_k || c.n_rot % 2 != 0) bad("rope.dimension_count " + std::to_string(c.n_rot) + " out of range");
     if (!(c.norm_rms_eps > 0)) bad("layer_norm_rms_epsilon must be > 0");
     return c;
 }

@@ -145,15 +145,16 @@ void pack_k4_scales(const int* ls, const int* lm, uint8_t* q) {
 }
 
 // Shared body: 8 sub-blocks of 32 on [0, top]; writes d, dmin, scales and the
-// levels (one per element) for the caller to pack.
-void quantize_k4_levels(const float* src, int top, uint16_t* d16, uint16_t* dmin16, uint8_t* scales, int* levels) {
+// levels (one per element) for the caller to pack. d16 and dmin16 point into a
+// packed block, so they may be misaligned (written through store_at).
+void quantize_k4_levels(const float* src, int top, void* d16, void* dmin16, uint8_t* scales, int* levels) {
     float scale[8], min[8];
     int ls[8], lm[8];
     asym_ranges(src, 8, 32, top, scale, min);
     const float d = quantize_scales(scale, 8, 63, ls);
     const float dmin = quantize_scales(min, 8, 63, lm);
-    *d16 = f32_to_fp16(d);
-    *dmin16 = f32_to_fp16(dmin);
+    store_at<uint16_t>(d16, 0, f32_to_fp16(d));
+    store_at<uint16_t>(dmin16, 0, f32_to_fp16(dmin));
     pack_k4_scales(ls, lm, scales);
     for (int e = 0; e < kQKK; ++e)
         levels[e] = asym_level(src[e], d * float(ls[e / 32]), dmin * float(lm[e / 32]), top);
