@@ -1,5 +1,8 @@
 #include "client/remote_session.h"
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <optional>
 #include <random>
@@ -256,12 +259,14 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
         const uint32_t pos = uint32_t(n_past_);
         if (m.local) m.local->forward(hidden.data(), k, int(pos), m.pool);  // [k, d] after layers 0:local_layers
         m.pool.park();  // the hops compute now: leave them the cores
+        const auto t_sent = std::chrono::steady_clock::now();
         m.send(0, net::Step{m.hops[0].session_id, pos, uint32_t(k), uint8_t(wire), net::pack_hidden(hidden.data(), hidden.size(), wire)});
         const uint64_t sid = m.hops[last].session_id;
         net::Message msg = m.wait_for(last, [sid, pos](const net::Message& r) {
             const auto* res = std::get_if<net::Result>(&r);
             return res && res->session_id == sid && res->pos == pos;
         }, cfg_.step_timeout, "RESULT");
+        const auto t_back = std::chrono::steady_clock::now();
         const auto& res = std::get<net::Result>(msg);
         if (int(res.n_tokens) != k)
             throw RemoteError(m.name(last) + ": RESULT has " + std::to_string(res.n_tokens) + " tokens, sent " + std::to_string(k), m.hops[last].info.address);
@@ -277,6 +282,11 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
         } else if (b + k == n) {
             m.head.logits(hidden.data() + size_t(k - 1) * d, 1, logits.data(), m.pool);
         }
+        static const bool trace = std::getenv("LLM_NODE_TRACE_STEPS") != nullptr;  // bench/pipeline_trace.py
+        if (trace)
+            std::fprintf(stderr, "[trace] client pos %u sent %lld back %lld done %lld\n", pos,
+                         (long long)t_sent.time_since_epoch().count(), (long long)t_back.time_since_epoch().count(),
+                         (long long)std::chrono::steady_clock::now().time_since_epoch().count());
     }
 }
 

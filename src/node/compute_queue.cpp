@@ -7,7 +7,8 @@ namespace llmn::node {
 
 ComputeQueue::ComputeQueue(std::shared_ptr<const engine::SpanWeights> weights, int threads,
                            std::function<void(ComputeDone)> on_done, int max_batch_tokens)
-    : weights_(std::move(weights)), on_done_(std::move(on_done)), max_batch_tokens_(max_batch_tokens), pool_(threads) {
+    : weights_(std::move(weights)), on_done_(std::move(on_done)), max_batch_tokens_(max_batch_tokens), pool_(threads),
+      runner_(weights_) {
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -29,18 +30,56 @@ void ComputeQueue::push(ComputeJob job) {
     cv_.notify_one();
 }
 
+std::optional<ComputeDone> ComputeQueue::try_run_inline(ComputeJob& job) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (busy_ || stop_ || !queue_.empty()) return std::nullopt;
+        busy_ = true;
+    }
+    pool_.wake();
+    ComputeDone done{job.session_id, job.pos, job.n_tokens, {}, {}, job.t_arrived, steady_ns(), 0};
+    if (std::string e = misfit(job); !e.empty()) {
+        done.error = std::move(e);
+    } else {
+        try {
+            runner_.forward(job.hidden.data(), {{job.cache.get(), job.pos, job.n_tokens}}, pool_, job.first, job.last);
+            done.hidden = std::move(job.hidden);
+            ++batches_;
+            tokens_ += job.n_tokens;
+        } catch (const std::exception& e) {
+            done.error = e.what();
+        }
+    }
+    done.t_finished = steady_ns();
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        busy_ = false;
+        if (queue_.empty()) pool_.park();  // the next step is a network round trip away
+    }
+    cv_.notify_one();  // steps queued meanwhile
+    return done;
+}
+
+std::string ComputeQueue::misfit(const ComputeJob& j) {
+    if (j.pos >= 0 && j.pos <= j.cache->n_past() && j.pos + j.n_tokens <= j.cache->n_ctx()) return {};
+    return "step at position " + std::to_string(j.pos) + " of " + std::to_string(j.n_tokens) + " tokens does not fit the session (" +
+           std::to_string(j.cache->n_past()) + " past, n_ctx " + std::to_string(j.cache->n_ctx()) + ")";
+}
+
 void ComputeQueue::loop() {
     tensor::ThreadPool& pool = pool_;
-    engine::SpanRunner runner(weights_);
+    engine::SpanRunner& runner = runner_;
     const int d = weights_->model().config().n_embd;
     std::vector<float> hidden;
     for (;;) {
         std::vector<ComputeJob> batch;
         {
             std::unique_lock<std::mutex> lock(mu_);
+            busy_ = false;  // the last batch (if any) is done
             if (queue_.empty()) pool.park();  // the next step is a network round trip away
-            cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+            cv_.wait(lock, [&] { return stop_ || (!queue_.empty() && !busy_); });
             if (stop_) return;
+            busy_ = true;
             // Take ready jobs in order: one per session (its next step depends on
             // this one), up to the token budget; the first job always goes.
             std::unordered_set<const engine::KvCache*> seen;
@@ -62,11 +101,8 @@ void ComputeQueue::loop() {
         std::vector<engine::SeqSlice> slices;
         std::vector<ComputeJob*> ok;
         for (ComputeJob& j : batch) {
-            if (j.pos < 0 || j.pos > j.cache->n_past() || j.pos + j.n_tokens > j.cache->n_ctx()) {
-                on_done_(ComputeDone{j.session_id, j.pos, j.n_tokens, {},
-                                     "step at position " + std::to_string(j.pos) + " of " + std::to_string(j.n_tokens) +
-                                         " tokens does not fit the session (" + std::to_string(j.cache->n_past()) + " past, n_ctx " +
-                                         std::to_string(j.cache->n_ctx()) + ")"});
+            if (std::string e = misfit(j); !e.empty()) {
+                on_done_(ComputeDone{j.session_id, j.pos, j.n_tokens, {}, std::move(e)});
                 continue;
             }
             slices.push_back({j.cache.get(), j.pos, j.n_tokens});
@@ -75,18 +111,21 @@ void ComputeQueue::loop() {
         if (ok.empty()) continue;
         hidden.clear();
         for (ComputeJob* j : ok) hidden.insert(hidden.end(), j->hidden.begin(), j->hidden.end());
+        const int64_t t_started = steady_ns();
         try {
             runner.forward(hidden.data(), slices, pool, ok[0]->first, ok[0]->last);
         } catch (const std::exception& e) {
             for (ComputeJob* j : ok) on_done_(ComputeDone{j->session_id, j->pos, j->n_tokens, {}, e.what()});
             continue;
         }
+        const int64_t t_finished = steady_ns();
         ++batches_;
         size_t off = 0;
         for (ComputeJob* j : ok) {
             const size_t n = size_t(j->n_tokens) * d;
             tokens_ += j->n_tokens;
-            on_done_(ComputeDone{j->session_id, j->pos, j->n_tokens, std::vector<float>(hidden.begin() + off, hidden.begin() + off + n), {}});
+            on_done_(ComputeDone{j->session_id, j->pos, j->n_tokens, std::vector<float>(hidden.begin() + off, hidden.begin() + off + n), {},
+                                 j->t_arrived, t_started, t_finished});
             off += n;
         }
     }

@@ -3,12 +3,14 @@
 // hands each result to a callback (which posts it to the io thread).
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +27,7 @@ struct ComputeJob {
     int n_tokens = 0;
     int first = 0, last = -1;   // sub-span of the node's span (relative), -1 = its end
     std::vector<float> hidden;  // [n_tokens, n_embd]
+    int64_t t_arrived = 0;      // steady-clock ns, for LLM_NODE_TRACE_STEPS
 };
 
 struct ComputeDone {
@@ -33,7 +36,10 @@ struct ComputeDone {
     int n_tokens = 0;
     std::vector<float> hidden;  // the span's output
     std::string error;          // non-empty when the step failed
+    int64_t t_arrived = 0, t_started = 0, t_finished = 0;  // steady-clock ns
 };
+
+inline int64_t steady_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
 class ComputeQueue {
 public:
@@ -42,19 +48,28 @@ public:
     ~ComputeQueue();
 
     void push(ComputeJob job);
+    // Runs `job` on the calling thread (the node's io thread) when nothing is queued or
+    // running: a lone session's step has nothing to batch with, and running it where it
+    // arrived saves two thread hand-offs per hop. Returns its result (on_done is not
+    // called), or nullopt with the job untouched when the compute thread is busy.
+    std::optional<ComputeDone> try_run_inline(ComputeJob& job);
     uint64_t batches() const { return batches_; }
     uint64_t tokens() const { return tokens_; }
 
 private:
     void loop();
+    // Why a job cannot run on its session's cache, or "" when it fits.
+    static std::string misfit(const ComputeJob& j);
 
     std::shared_ptr<const engine::SpanWeights> weights_;
     std::function<void(ComputeDone)> on_done_;
     int max_batch_tokens_;
     tensor::ThreadPool pool_;
+    engine::SpanRunner runner_;  // one forward at a time: whoever holds busy_
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<ComputeJob> queue_;
+    bool busy_ = false;  // a forward is running (on the compute thread or inline)
     bool stop_ = false;
     std::atomic<uint64_t> batches_{0}, tokens_{0};
     std::thread thread_;

@@ -334,6 +334,7 @@ struct Node::Impl {
         job.first = s.first;
         job.last = s.last;
         job.hidden.resize(size_t(st.n_tokens) * d);
+        job.t_arrived = steady_ns();
         try {
             net::unpack_hidden(st.hidden, st.dtype, job.hidden.size(), job.hidden.data());
         } catch (const net::NetError& e) {
@@ -349,7 +350,18 @@ struct Node::Impl {
             log_line(line);
         }
         ++stats.steps;
+        // A lone session's step runs right here (nothing to batch it with, and two thread
+        // hand-offs fewer per hop); while other sessions step, it joins the batches.
+        if (!others_stepping(s))
+            if (std::optional<ComputeDone> done = compute->try_run_inline(job)) return on_done(std::move(*done));
         compute->push(std::move(job));
+    }
+
+    bool others_stepping(const Session& self) const {
+        const auto recent = Clock::now() - std::chrono::seconds(1);
+        for (const auto& [sid, s] : sessions)
+            if (&s != &self && s.last_active > recent) return true;
+        return false;
     }
 
     // Runs on the io thread when the compute thread finished a job.
@@ -370,6 +382,12 @@ struct Node::Impl {
         } else {
             send(owner, net::Result{s.id, uint32_t(done.pos), uint32_t(done.n_tokens), dt, std::move(bytes)});
         }
+        // Latency tracing (bench/pipeline_trace.py): when the step arrived, ran, finished and left.
+        static const bool trace = std::getenv("LLM_NODE_TRACE_STEPS") != nullptr;
+        if (trace)
+            std::fprintf(stderr, "[trace] hop %d:%d pos %d arrived %lld started %lld finished %lld sent %lld\n", cfg.span_start + s.first,
+                         cfg.span_start + s.last, done.pos, (long long)done.t_arrived, (long long)done.t_started,
+                         (long long)done.t_finished, (long long)steady_ns());
     }
 
     awaitable<void> serve_link(tcp::socket socket) {

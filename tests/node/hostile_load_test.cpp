@@ -247,7 +247,8 @@ TEST(HostileLoad, HonestSessionsKeepTheirTokensAndSpeedUnderAttack) {
     int attack_runs = 0;
     for (auto& [name, n] : stats.tally.runs) attack_runs += n;
     std::printf("[hostile] %d quick attacks of %zu kinds during the honest rounds, %zu failed; %d of %d peers stalled "
-                "mid-frame were closed by the node (links have no read deadline after the handshake)\n",
+                "mid-frame were closed by the node during the attack (a silent link goes after the session idle time\n"
+                "plus up to 60 s: 600 s here; HostilePeer.ASilentOrStalledPeerLosesItsLink checks it)\n",
                 attack_runs, stats.tally.runs.size(), stats.tally.failures.size(), stats.stalled_closed, stats.stalled);
     RecordProperty("tok_s_without_attack", std::to_string(base));
     RecordProperty("tok_s_under_attack", std::to_string(under));
