@@ -141,7 +141,8 @@ inline void exercise(const Tokenizer& tok, std::string_view text, bool spm) {
         if (!(tok.vocab().attrs[id] & (model::TokenAttr::normal | model::TokenAttr::byte))) return;
         joined += tok.token_to_piece(id);
     }
-    const std::string want = (spm && tok.vocab().add_space_prefix && !text.empty() ? " " : "") + std::string(text);
+    std::string want = spm && tok.vocab().add_space_prefix && !text.empty() ? " " : "";
+    want += text;
     if (joined != want) {
         std::fprintf(stderr, "round trip: %zu bytes in, %zu bytes back\n", want.size(), joined.size());
         __builtin_trap();
