@@ -52,10 +52,10 @@ for k, (pos, sent, back, done) in enumerate(client_steps):
         continue
     prev = sent
     for i, (arr, start, fin, out) in enumerate(h):
-        add(f"{i}: link in", arr - prev)
+        add(f"{i}: seal + link + unpack", arr - prev)
         add(f"{i}: queue wait", start - arr)
         add(f"{i}: compute", fin - start)
-        add(f"{i}: hand back + send", out - fin)
+        add(f"{i}: hand back + pack", out - fin)
         prev = out
     add("client: link in", back - prev)
     add("client: unpack + head", done - back)

@@ -28,6 +28,8 @@ std::pair<std::string, std::string> split_host_port(const std::string& hp) {
     return {hp.substr(0, colon), hp.substr(colon + 1)};
 }
 
+constexpr int kInlineMaxTokens = 4;  // steps this small may run on the io thread
+
 void log_line(const std::string& s) { std::fprintf(stderr, "[node] %s\n", s.c_str()); }
 
 }  // namespace
@@ -350,9 +352,11 @@ struct Node::Impl {
             log_line(line);
         }
         ++stats.steps;
-        // A lone session's step runs right here (nothing to batch it with, and two thread
-        // hand-offs fewer per hop); while other sessions step, it joins the batches.
-        if (!others_stepping(s))
+        // A lone session's decode step runs right here (nothing to batch it with, and two
+        // thread hand-offs fewer per hop); while other sessions step, it joins the batches.
+        // Prompt chunks always go to the compute thread: the io thread must not stop
+        // answering pings, probes and opens for the seconds a long prompt takes.
+        if (job.n_tokens <= kInlineMaxTokens && !others_stepping(s))
             if (std::optional<ComputeDone> done = compute->try_run_inline(job)) return on_done(std::move(*done));
         compute->push(std::move(job));
     }
@@ -375,6 +379,7 @@ struct Node::Impl {
         const uint8_t dt = uint8_t(s.wire);
         if (auto c = circuits.find(s.id); c != circuits.end())
             return circuit_output(c->second, net::Step{0, uint32_t(done.pos), uint32_t(done.n_tokens), dt, std::move(bytes)});
+        const int64_t t_send = steady_ns();
         if (s.next) {
             if (!s.next->is_open())
                 return send_error(owner, s.id, net::Errc::next_hop_failed, "link to next hop " + s.next_addr + " is closed");
@@ -382,12 +387,12 @@ struct Node::Impl {
         } else {
             send(owner, net::Result{s.id, uint32_t(done.pos), uint32_t(done.n_tokens), dt, std::move(bytes)});
         }
-        // Latency tracing (bench/pipeline_trace.py): when the step arrived, ran, finished and left.
+        // Latency tracing (bench/pipeline_trace.py): when the step arrived, ran, finished and was sent.
         static const bool trace = std::getenv("LLM_NODE_TRACE_STEPS") != nullptr;
         if (trace)
             std::fprintf(stderr, "[trace] hop %d:%d pos %d arrived %lld started %lld finished %lld sent %lld\n", cfg.span_start + s.first,
                          cfg.span_start + s.last, done.pos, (long long)done.t_arrived, (long long)done.t_started,
-                         (long long)done.t_finished, (long long)steady_ns());
+                         (long long)done.t_finished, (long long)t_send);
     }
 
     awaitable<void> serve_link(tcp::socket socket) {
