@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # 3-node loopback pipeline vs single process, interleaved (bench/RESULTS.md).
 # usage: bench/pipeline_bench.sh MODEL.gguf [THREADS] [ROUNDS]   (nodes on 127.0.0.1:7101-7103)
+# Each figure is the mean of REPS (default 3) timed runs after one warm-up, as llama-bench does.
 set -euo pipefail
 model=$1; t=${2:-2}; rounds=${3:-3}
 bin=${LLM_NODE:-build/src/cli/llm-node}
@@ -15,7 +16,7 @@ for span in "0:$a" "$a:$b" "$b:$L"; do
 done
 sleep 2
 route=127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
-tg() { "$bin" bench -m "$model" -p 0 -n "${N_GEN:-32}" -t "$t" -r 1 -o json "$@" 2>/dev/null | python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)[0]["avg_ts"])'; }
+tg() { "$bin" bench -m "$model" -p 0 -n "${N_GEN:-32}" -t "$t" -r "${REPS:-3}" -o json "$@" 2>/dev/null | python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)[0]["avg_ts"])'; }
 # MODE=ratio: only single vs 1 session, many short interleaved rounds, then the
 # median and best of each (the best filters out the VM neighbours' bursts).
 if [ "${MODE:-all}" = ratio ]; then

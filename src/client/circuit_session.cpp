@@ -233,6 +233,7 @@ void CircuitSession::eval(const std::vector<int32_t>& ids, std::vector<float>& l
             const auto* c = std::get_if<net::CircuitCell>(&r);
             return c && c->circuit_id == cookie;
         }, cfg_.step_timeout, "output cell");
+        m.pool.wake();  // the head comes next: workers wake while we open and unpack
         const auto opened = net::open_cell(m.key_out, m.seq_out++, std::get<net::CircuitCell>(msg).payload);
         if (!opened) {
             m.broken = true;

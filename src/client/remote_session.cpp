@@ -267,6 +267,7 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
             return res && res->session_id == sid && res->pos == pos;
         }, cfg_.step_timeout, "RESULT");
         const auto t_back = std::chrono::steady_clock::now();
+        m.pool.wake();  // the head comes next: workers wake while we unpack
         const auto& res = std::get<net::Result>(msg);
         if (int(res.n_tokens) != k)
             throw RemoteError(m.name(last) + ": RESULT has " + std::to_string(res.n_tokens) + " tokens, sent " + std::to_string(k), m.hops[last].info.address);

@@ -56,6 +56,7 @@ struct Node::Impl {
         net::WireDType wire = net::WireDType::f16;
         int first = 0, last = 0;  // the session's layers, relative to the node's span
         Clock::time_point last_active;
+        Clock::time_point last_step{};  // of a step (not an open): who is generating now
     };
     std::unordered_map<uint64_t, Session> sessions;
     // Onion circuits through this node, by the id the previous hop uses. A span
@@ -323,7 +324,7 @@ struct Node::Impl {
                              (it->second.owner.lock() == link || (it->second.prev_hop != net::Key32{} && it->second.prev_hop == link->peer_identity()));
         if (!allowed) return send_error(link, st.session_id, net::Errc::unknown_session, "no such session on this link");
         Session& s = it->second;
-        s.last_active = Clock::now();
+        s.last_active = s.last_step = Clock::now();
         const int d = model->config().n_embd;
         auto owner = s.owner.lock();
         if (st.n_tokens == 0 || st.n_tokens > 4096)
@@ -361,10 +362,12 @@ struct Node::Impl {
         compute->push(std::move(job));
     }
 
+    // Another session stepped in the last second, and its client is still there (a
+    // finished session whose link just closed waits up to a second for the sweep).
     bool others_stepping(const Session& self) const {
         const auto recent = Clock::now() - std::chrono::seconds(1);
         for (const auto& [sid, s] : sessions)
-            if (&s != &self && s.last_active > recent) return true;
+            if (&s != &self && s.last_step > recent && !s.owner.expired()) return true;
         return false;
     }
 

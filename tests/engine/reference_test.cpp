@@ -86,8 +86,9 @@ TEST_P(ReferenceModel, TeacherForcedLogitsMatchLlamaCppAtEveryStep) {
                 const int32_t id = tv[0];
                 EXPECT_NEAR(row[id], tv[1].get<float>(), r.tol) << p["name"] << " step " << i << " token " << id;
             }
-            if (steps_j[i]["margin"].get<float>() > 2 * r.tol)
+            if (steps_j[i]["margin"].get<float>() > 2 * r.tol) {
                 EXPECT_EQ(argmax_excluding(row, nv, r.eog), steps_j[i]["id"].get<int32_t>()) << p["name"] << " step " << i;
+            }
         }
         // Last prompt position: the top-20 logits.
         const float* last = logits.data() + (n_prompt - 1) * nv;

@@ -104,7 +104,9 @@ TEST_P(Circuit, RingThroughTwoRelaysGivesTheSingleProcessTokensAndHidesTheClient
         const std::string next = i + 1 == nodes.size() ? "client " + client : ids[i + 1];
         EXPECT_NE(line.find("prev " + prev), std::string::npos) << line;
         EXPECT_NE(line.find("next " + next), std::string::npos) << line;
-        if (i != 0 && i + 1 != nodes.size()) EXPECT_EQ(line.find(client), std::string::npos) << "span node " << i << " met the client: " << line;
+        if (i != 0 && i + 1 != nodes.size()) {
+            EXPECT_EQ(line.find(client), std::string::npos) << "span node " << i << " met the client: " << line;
+        }
     }
     // The relays forwarded cells they could not read (the node logs what a relay could decode).
     for (size_t i : {size_t(0), nodes.size() - 1}) {
