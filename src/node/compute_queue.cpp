@@ -2,7 +2,6 @@
 
 #include <unordered_set>
 
-
 namespace llmn::node {
 
 ComputeQueue::ComputeQueue(std::shared_ptr<const engine::SpanWeights> weights, int threads,
@@ -37,27 +36,16 @@ std::optional<ComputeDone> ComputeQueue::try_run_inline(ComputeJob& job) {
         busy_ = true;
     }
     pool_.wake();
-    ComputeDone done{job.session_id, job.pos, job.n_tokens, {}, {}, job.t_arrived, steady_ns(), 0};
-    if (std::string e = misfit(job); !e.empty()) {
-        done.error = std::move(e);
-    } else {
-        try {
-            runner_.forward(job.hidden.data(), {{job.cache.get(), job.pos, job.n_tokens}}, pool_, job.first, job.last);
-            done.hidden = std::move(job.hidden);
-            ++batches_;
-            tokens_ += job.n_tokens;
-        } catch (const std::exception& e) {
-            done.error = e.what();
-        }
-    }
-    done.t_finished = steady_ns();
+    std::vector<ComputeJob> one;
+    one.push_back(std::move(job));
+    std::vector<ComputeDone> done = run_pass(one);
     {
         std::lock_guard<std::mutex> lock(mu_);
         busy_ = false;
         if (queue_.empty()) pool_.park();  // the next step is a network round trip away
     }
     cv_.notify_one();  // steps queued meanwhile
-    return done;
+    return std::move(done.front());
 }
 
 std::string ComputeQueue::misfit(const ComputeJob& j) {
@@ -66,17 +54,54 @@ std::string ComputeQueue::misfit(const ComputeJob& j) {
            std::to_string(j.cache->n_past()) + " past, n_ctx " + std::to_string(j.cache->n_ctx()) + ")";
 }
 
+std::vector<ComputeDone> ComputeQueue::run_pass(std::vector<ComputeJob>& batch) {
+    std::vector<ComputeDone> done;
+    // Steps that cannot run fail alone, so the rest of the batch still runs.
+    std::vector<engine::SeqSlice> slices;
+    std::vector<ComputeJob*> ok;
+    for (ComputeJob& j : batch) {
+        if (std::string e = misfit(j); !e.empty()) {
+            done.push_back(ComputeDone{j.session_id, j.pos, j.n_tokens, {}, std::move(e)});
+            continue;
+        }
+        slices.push_back({j.cache.get(), j.pos, j.n_tokens});
+        ok.push_back(&j);
+    }
+    if (ok.empty()) return done;
+    // One job runs in its own buffer; a batch is gathered into one and split after.
+    std::vector<float>& hidden = ok.size() == 1 ? ok[0]->hidden : hidden_;
+    if (ok.size() > 1) {
+        hidden.clear();
+        for (ComputeJob* j : ok) hidden.insert(hidden.end(), j->hidden.begin(), j->hidden.end());
+    }
+    const int64_t t_started = steady_ns();
+    try {
+        runner_.forward(hidden.data(), slices, pool_, ok[0]->first, ok[0]->last);
+    } catch (const std::exception& e) {
+        for (ComputeJob* j : ok) done.push_back(ComputeDone{j->session_id, j->pos, j->n_tokens, {}, e.what()});
+        return done;
+    }
+    const int64_t t_finished = steady_ns();
+    ++batches_;
+    const size_t d = size_t(weights_->model().config().n_embd);
+    size_t off = 0;
+    for (ComputeJob* j : ok) {
+        const size_t n = size_t(j->n_tokens) * d;
+        tokens_ += j->n_tokens;
+        std::vector<float> out = ok.size() == 1 ? std::move(hidden) : std::vector<float>(hidden.begin() + off, hidden.begin() + off + n);
+        done.push_back(ComputeDone{j->session_id, j->pos, j->n_tokens, std::move(out), {}, j->t_arrived, t_started, t_finished});
+        off += n;
+    }
+    return done;
+}
+
 void ComputeQueue::loop() {
-    tensor::ThreadPool& pool = pool_;
-    engine::SpanRunner& runner = runner_;
-    const int d = weights_->model().config().n_embd;
-    std::vector<float> hidden;
     for (;;) {
         std::vector<ComputeJob> batch;
         {
             std::unique_lock<std::mutex> lock(mu_);
             busy_ = false;  // the last batch (if any) is done
-            if (queue_.empty()) pool.park();  // the next step is a network round trip away
+            if (queue_.empty()) pool_.park();  // the next step is a network round trip away
             cv_.wait(lock, [&] { return stop_ || (!queue_.empty() && !busy_); });
             if (stop_) return;
             busy_ = true;
@@ -97,37 +122,7 @@ void ComputeQueue::loop() {
                 it = queue_.erase(it);
             }
         }
-        // Steps that cannot run fail alone, so the rest of the batch still runs.
-        std::vector<engine::SeqSlice> slices;
-        std::vector<ComputeJob*> ok;
-        for (ComputeJob& j : batch) {
-            if (std::string e = misfit(j); !e.empty()) {
-                on_done_(ComputeDone{j.session_id, j.pos, j.n_tokens, {}, std::move(e)});
-                continue;
-            }
-            slices.push_back({j.cache.get(), j.pos, j.n_tokens});
-            ok.push_back(&j);
-        }
-        if (ok.empty()) continue;
-        hidden.clear();
-        for (ComputeJob* j : ok) hidden.insert(hidden.end(), j->hidden.begin(), j->hidden.end());
-        const int64_t t_started = steady_ns();
-        try {
-            runner.forward(hidden.data(), slices, pool, ok[0]->first, ok[0]->last);
-        } catch (const std::exception& e) {
-            for (ComputeJob* j : ok) on_done_(ComputeDone{j->session_id, j->pos, j->n_tokens, {}, e.what()});
-            continue;
-        }
-        const int64_t t_finished = steady_ns();
-        ++batches_;
-        size_t off = 0;
-        for (ComputeJob* j : ok) {
-            const size_t n = size_t(j->n_tokens) * d;
-            tokens_ += j->n_tokens;
-            on_done_(ComputeDone{j->session_id, j->pos, j->n_tokens, std::vector<float>(hidden.begin() + off, hidden.begin() + off + n), {},
-                                 j->t_arrived, t_started, t_finished});
-            off += n;
-        }
+        for (ComputeDone& d : run_pass(batch)) on_done_(std::move(d));
     }
 }
 

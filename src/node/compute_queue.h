@@ -60,12 +60,16 @@ private:
     void loop();
     // Why a job cannot run on its session's cache, or "" when it fits.
     static std::string misfit(const ComputeJob& j);
+    // One forward pass over `batch` (one sub-span, one job per session), by whoever
+    // holds busy_; a result per job, failed ones included.
+    std::vector<ComputeDone> run_pass(std::vector<ComputeJob>& batch);
 
     std::shared_ptr<const engine::SpanWeights> weights_;
     std::function<void(ComputeDone)> on_done_;
     int max_batch_tokens_;
     tensor::ThreadPool pool_;
     engine::SpanRunner runner_;  // one forward at a time: whoever holds busy_
+    std::vector<float> hidden_;  // a batch's gathered rows (same owner)
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<ComputeJob> queue_;

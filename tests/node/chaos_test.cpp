@@ -20,6 +20,7 @@
 
 #include "client/resilient_session.h"
 #include "engine/local_session.h"
+#include "support/greedy.h"
 #include "support/node_process.h"
 #include "support/random_model.h"
 #include "tensor/thread_pool.h"
@@ -29,6 +30,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using testing::NodeProcess;
+using testing::greedy;
 
 int free_tcp_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -54,20 +56,6 @@ struct Replica {
     bool up() const { return proc && !stopped; }
 };
 
-std::vector<int32_t> greedy(engine::Session& s, const std::vector<int32_t>& prompt, int n, double* longest_step) {
-    std::vector<float> logits;
-    s.eval(prompt, logits);
-    std::vector<int32_t> out;
-    for (int i = 0; i < n; ++i) {
-        out.push_back(int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
-        if (i + 1 == n) break;
-        const auto t0 = Clock::now();
-        s.eval({out.back()}, logits);
-        *longest_step = std::max(*longest_step, std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    return out;
-}
-
 TEST(Chaos, KillsStopsAndRestartsLoseNothing) {
     const char* env = std::getenv("LLM_NODE_CHAOS_SECONDS");
     const int seconds = env ? std::atoi(env) : 180;
@@ -85,16 +73,9 @@ TEST(Chaos, KillsStopsAndRestartsLoseNothing) {
 
     constexpr int kSessions = 8, kTokens = 64;
     std::vector<std::vector<int32_t>> prompts(kSessions), expected(kSessions);
-    {
-        tensor::ThreadPool pool(1);
-        for (int i = 0; i < kSessions; ++i) {
-            prompts[size_t(i)] = {1, 20 + i, 40 + 2 * i, 60 + 3 * i};
-            engine::SessionConfig sc;
-            sc.n_ctx = 96;
-            engine::LocalSession local(engine::Model::load(model), sc, pool);
-            double unused = 0;
-            expected[size_t(i)] = greedy(local, prompts[size_t(i)], kTokens, &unused);
-        }
+    for (int i = 0; i < kSessions; ++i) {
+        prompts[size_t(i)] = {1, 20 + i, 40 + 2 * i, 60 + 3 * i};
+        expected[size_t(i)] = testing::local_greedy(model, prompts[size_t(i)], kTokens, nullptr, 96);
     }
 
     std::atomic<bool> done{false};
@@ -118,7 +99,7 @@ TEST(Chaos, KillsStopsAndRestartsLoseNothing) {
                 double longest = 0;
                 try {
                     ResilientSession s(shared_model, [&addrs] { return addrs; }, fc, pool);
-                    const auto got = greedy(s, prompts[size_t(i)], kTokens, &longest);
+                    const auto got = greedy(s, prompts[size_t(i)], kTokens, nullptr, &longest);
                     failovers += s.failovers();
                     if (got == expected[size_t(i)]) ++completed;
                     else ++wrong;

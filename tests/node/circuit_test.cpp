@@ -18,6 +18,7 @@
 #include "engine/stages.h"
 #include "net/identity.h"
 #include "net/probe.h"
+#include "support/greedy.h"
 #include "support/node_process.h"
 #include "support/random_model.h"
 #include "support/tcp_tap.h"
@@ -27,18 +28,8 @@ namespace llmn::client {
 namespace {
 
 using testing::NodeProcess;
+using testing::greedy;
 using testing::TcpTap;
-
-std::vector<int32_t> greedy(engine::Session& s, const std::vector<int32_t>& prompt, int n) {
-    std::vector<float> logits;
-    s.eval(prompt, logits);
-    std::vector<int32_t> out;
-    for (int i = 0; i < n; ++i) {
-        out.push_back(int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
-        if (i + 1 < n) s.eval({out.back()}, logits);
-    }
-    return out;
-}
 
 double entropy_bits_per_byte(const std::string& s) {
     double count[256] = {};

@@ -14,6 +14,7 @@
 
 #include "client/remote_session.h"
 #include "engine/local_session.h"
+#include "support/greedy.h"
 #include "support/hostile_attacks.h"
 #include "support/node_process.h"
 #include "support/random_model.h"
@@ -71,18 +72,6 @@ std::string make_model() {
     spec.seed = 11;
     path = write_random_model(spec, temp_path("hostile-llama.gguf"));
     return path;
-}
-
-static std::vector<int32_t> greedy(engine::Session& s, const std::vector<int32_t>& prompt, int n) {
-    std::vector<float> logits;
-    s.eval(prompt, logits);
-    std::vector<int32_t> out;
-    for (int i = 0; i < n; ++i) {
-        const int32_t id = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-        out.push_back(id);
-        if (i + 1 < n) s.eval({id}, logits);
-    }
-    return out;
 }
 
 Honest::Honest(const std::string& model_path, std::vector<std::string> route)

@@ -16,6 +16,7 @@
 #include "engine/layer_span.h"
 #include "engine/local_session.h"
 #include "engine/stages.h"
+#include "support/greedy.h"
 #include "support/node_process.h"
 #include "support/random_model.h"
 #include "tensor/thread_pool.h"
@@ -24,6 +25,9 @@ namespace llmn::client {
 namespace {
 
 using testing::NodeProcess;
+using testing::argmax;
+using testing::greedy;
+using testing::local_greedy;
 
 constexpr int kLayers = 6;
 
@@ -41,28 +45,6 @@ struct LogSteps {
     LogSteps() { setenv("LLM_NODE_LOG_STEPS", "1", 1); }
     ~LogSteps() { unsetenv("LLM_NODE_LOG_STEPS"); }
 };
-
-int32_t argmax(const std::vector<float>& v) { return int32_t(std::max_element(v.begin(), v.end()) - v.begin()); }
-
-std::vector<int32_t> greedy(engine::Session& s, const std::vector<int32_t>& prompt, int n, std::vector<float>* first_logits = nullptr) {
-    std::vector<float> logits;
-    s.eval(prompt, logits);
-    if (first_logits) *first_logits = logits;
-    std::vector<int32_t> out;
-    for (int i = 0; i < n; ++i) {
-        out.push_back(argmax(logits));
-        if (i + 1 < n) s.eval({out.back()}, logits);
-    }
-    return out;
-}
-
-std::vector<int32_t> local_greedy(const std::string& model, const std::vector<int32_t>& prompt, int n, std::vector<float>* first = nullptr) {
-    tensor::ThreadPool pool(1);
-    engine::SessionConfig sc;
-    sc.n_ctx = 128;
-    engine::LocalSession s(engine::Model::load(model), sc, pool);
-    return greedy(s, prompt, n, first);
-}
 
 // The first logged step at position 0 in a node's stderr.
 struct LoggedStep {

@@ -12,6 +12,7 @@
 
 #include "client/remote_session.h"
 #include "engine/local_session.h"
+#include "support/greedy.h"
 #include "support/node_process.h"
 #include "support/random_model.h"
 #include "tensor/thread_pool.h"
@@ -20,6 +21,8 @@ namespace llmn::client {
 namespace {
 
 using testing::NodeProcess;
+using testing::greedy;
+using testing::local_greedy;
 
 std::string make_model(const std::string& arch, uint64_t seed = 7) {
     testing::RandomModelSpec spec;
@@ -36,27 +39,6 @@ struct ThreeNodes {
     std::vector<std::string> route() const { return {a.address(), b.address(), c.address()}; }
     NodeProcess a, b, c;
 };
-
-std::vector<int32_t> greedy(engine::Session& s, const std::vector<int32_t>& prompt, int n, std::vector<float>* first_logits = nullptr) {
-    std::vector<float> logits;
-    s.eval(prompt, logits);
-    if (first_logits) *first_logits = logits;
-    std::vector<int32_t> out;
-    for (int i = 0; i < n; ++i) {
-        const int32_t id = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-        out.push_back(id);
-        if (i + 1 < n) s.eval({id}, logits);
-    }
-    return out;
-}
-
-std::vector<int32_t> local_greedy(const std::string& model, const std::vector<int32_t>& prompt, int n, std::vector<float>* first = nullptr) {
-    tensor::ThreadPool pool(1);
-    engine::SessionConfig sc;
-    sc.n_ctx = 128;
-    engine::LocalSession s(engine::Model::load(model), sc, pool);
-    return greedy(s, prompt, n, first);
-}
 
 class Pipeline : public ::testing::TestWithParam<std::string> {};
 
