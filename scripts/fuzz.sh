@@ -28,6 +28,11 @@ if [ "$target" = all ]; then
 fi
 echo "$targets" | grep -qx "$target" || { echo "fuzz.sh: no target '$target' (run without arguments for the list)" >&2; exit 2; }
 
+if ! command -v clang++ >/dev/null; then
+  echo "fuzz.sh: libFuzzer needs clang, which ./scripts/setup.sh does not install (CI does not fuzz):" >&2
+  echo "  sudo apt-get install clang libclang-rt-dev   # Debian 12: clang 14 and its fuzzer runtime" >&2
+  exit 2
+fi
 if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
   if [ ! -f $B/CMakeCache.txt ]; then
     cmake -S . -B $B -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
