@@ -12,7 +12,8 @@ packages=(
   nodejs chromium                              # API tests: the openai npm client, the status page headless
   libsodium-dev libasio-dev                    # secure links (ISC) and networking (BSL)
   libtorrent-rasterbar-dev                     # swarm discovery: BitTorrent DHT, LSD, UPnP (BSD-3)
-  iproute2                                     # network namespaces for the LAN discovery test
+  iproute2                                     # network namespaces for the LAN discovery and NAT tests
+  iptables miniupnpd-iptables                  # NAT test: home routers (MASQUERADE) with a real UPnP IGD (BSD-3)
 )
 missing=()
 for p in "${packages[@]}"; do

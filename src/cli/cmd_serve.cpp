@@ -33,6 +33,8 @@ int cmd_serve(int argc, char** argv) {
                {{"--max-memory"}, true, "MiB of KV cache over all sessions (default 8192)"},
                {{"--max-ctx"}, true, "positions per session (default 4096)"},
                {{"--idle-timeout"}, true, "seconds before an idle session is dropped (default 300)"},
+               {{"--relay"}, true, "HOST:PORT of a relay to serve through (this node cannot be reached: it is behind NAT)"},
+               {{"--punch-ms"}, true, "links through relays try a direct connection for this long (default 1500; 0: never)"},
                {{"--swarm-key"}, true, "private swarm: FILE of 32 random bytes (or 64 hex digits); only peers with it may connect "
                                        "(make one with: head -c 32 /dev/urandom > swarm.key)"},
                {{"--help", "-h"}, false, "show this help"}});
@@ -64,6 +66,10 @@ int cmd_serve(int argc, char** argv) {
     cfg.idle_timeout = std::chrono::seconds(args.integer("--idle-timeout", cfg.idle_timeout.count()));
     if (cfg.max_sessions <= 0 || cfg.max_ctx <= 0 || cfg.idle_timeout.count() <= 0) throw UsageError("limits must be > 0");
     cfg.swarm_key = swarm_key(args);
+    cfg.punch_window = std::chrono::milliseconds(args.integer("--punch-ms", cfg.punch_window.count()));
+    if (cfg.punch_window.count() < 0) throw UsageError("--punch-ms must be >= 0");
+    const std::string relay = args.str("--relay");
+    if (!relay.empty()) cfg.relay_slots = 0;  // relayed itself: relays no one
 
     cfg.relay_only = args.has("--relay-only");
     if (cfg.relay_only && args.has("--layers")) throw UsageError("--relay-only serves no layers: drop --layers");
@@ -85,8 +91,15 @@ int cmd_serve(int argc, char** argv) {
     g_node = &node;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::string address = node.listen_address();
+    if (!relay.empty()) {
+        node.set_reach(uint8_t(net::Reach::relayed));
+        node.use_relay(relay);
+        address = node.node_id() + "@" + relay;
+    }
     // One line on stdout so scripts (and tests) learn the bound port and the id.
-    std::printf("{\"listening\":\"%s\",\"node_id\":\"%s\"}\n", node.listen_address().c_str(), node.node_id().c_str());
+    std::printf("{\"listening\":\"%s\",\"address\":\"%s\",\"node_id\":\"%s\"}\n", node.listen_address().c_str(), address.c_str(),
+                node.node_id().c_str());
     std::fflush(stdout);
     if (cfg.relay_only)
         std::fprintf(stderr, "[node] relaying onion circuits of %s on %s%s\n", cfg.model_path.c_str(), node.listen_address().c_str(),
@@ -94,8 +107,21 @@ int cmd_serve(int argc, char** argv) {
     else
         std::fprintf(stderr, "[node] serving %s layers %d:%d on %s%s\n", cfg.model_path.c_str(), cfg.span_start,
                      cfg.span_end == 0 ? -1 : cfg.span_end, node.listen_address().c_str(), cfg.swarm_key ? " (private swarm)" : "");
+    std::thread watch;
+    if (!relay.empty())  // says once whether the relay took us (the io thread answers once run() starts)
+        watch = std::thread([&node, relay] {
+            for (int i = 0; i < 100 && g_node; ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                const auto st = node.relay_state();
+                if (!st.registered && st.error.empty()) continue;
+                if (st.registered) std::fprintf(stderr, "[node] reached through relay %s (it sees this node at %s)\n", relay.c_str(), st.observed.c_str());
+                else std::fprintf(stderr, "[node] relay %s did not take this node: %s\n", relay.c_str(), st.error.c_str());
+                return;
+            }
+        });
     node.run();
     g_node = nullptr;
+    if (watch.joinable()) watch.join();
     std::fprintf(stderr, "[node] stopped\n");
     return 0;
 }

@@ -29,6 +29,9 @@ int cmd_start(int argc, char** argv) {
                                {{"--max-memory"}, true, "MiB this node may use for weights and cache (default: 80% of free memory)"},
                                {{"--max-sessions"}, true, "concurrent sessions (default 64)"},
                                {{"--recheck"}, true, "seconds between span re-checks (default 60)"},
+                               {{"--advertise"}, true, "HOST:PORT others reach this node at (a port you forwarded by hand)"},
+                               {{"--relay"}, true, "HOST:PORT of the relay to serve through when unreachable (default: one from the swarm)"},
+                               {{"--relay-slots"}, true, "nodes behind NAT this node relays at once (default 8; 32 with --relay-only; 0: none)"},
                                {{"--help", "-h"}, false, "show this help"}};
     for (Flag& f : swarm_flags()) flags.push_back(f);
     Args args(argc, argv, 2, flags);
@@ -75,6 +78,16 @@ int cmd_start(int argc, char** argv) {
     cfg.max_memory = uint64_t(mib) << 20;
     cfg.recheck = std::chrono::seconds(args.integer("--recheck", 60));
     if (cfg.recheck.count() <= 0) throw UsageError("--recheck must be > 0");
+    if (args.has("--advertise")) {
+        cfg.advertise = args.str("--advertise");
+        const auto colon = cfg.advertise.rfind(':');
+        if (colon == std::string::npos || colon == 0 || std::atoi(cfg.advertise.c_str() + colon + 1) <= 0 ||
+            std::atoi(cfg.advertise.c_str() + colon + 1) > 65535)
+            throw UsageError("--advertise wants HOST:PORT, got '" + cfg.advertise + "'");
+    }
+    cfg.relay = args.str("--relay");
+    cfg.node.relay_slots = int(args.integer("--relay-slots", 8));
+    if (cfg.node.relay_slots < 0) throw UsageError("--relay-slots must be >= 0");
     cfg.dht = dht_config(args);
     cfg.node.swarm_key = cfg.dht.swarm_key;  // private swarm: the node's links prove the key too
 

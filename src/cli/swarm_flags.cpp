@@ -81,6 +81,13 @@ client::SessionSource session_source(const Args& args, const engine::Model& mode
         src.kind = client::SessionSource::Kind::discover;
         src.discover = [dht, model_id] { return dht->peers(model_id, std::chrono::milliseconds(5000)); };
     }
+    // DHT flags ask for the swarm: never drop them and run every layer here unasked.
+    if (src.kind != client::SessionSource::Kind::discover)
+        for (const char* f : {"--bootstrap", "--dht-listen", "--standalone"})
+            if (args.has(f))
+                throw UsageError(std::string(f) + " finds nodes on the DHT, but this run " +
+                                 (args.has("--local") || !swarm_by_default ? "is local" : "uses the nodes given") +
+                                 (swarm_by_default ? ": drop --local (or the flag)" : ": add --swarm (or drop the flag to run locally)"));
     // Onion circuits: who may learn this client's address (THREAT_MODEL.md).
     if (args.has("--entry-relay") || args.has("--exit-relay")) {
         if (src.kind != client::SessionSource::Kind::route) throw UsageError("--entry-relay / --exit-relay go with --route (else use --relays)");

@@ -126,6 +126,7 @@ CircuitSession::CircuitSession(std::shared_ptr<const engine::Model> model, const
     const size_t first_span = plan.entry_relay.empty() ? 0 : 1, last_span = first_span + plan.spans.size() - 1;
     net::LinkOptions lo;
     lo.swarm_key = cfg.swarm_key;
+    lo.punch_window = cfg.punch_window;
     std::vector<net::ProbedNode> info(ring.size());
     for (const net::ProbedNode& p : net::probe_nodes(ring, std::chrono::milliseconds(cfg.connect_timeout), cfg.swarm_key))
         for (size_t i = 0; i < ring.size(); ++i)

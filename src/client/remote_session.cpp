@@ -171,6 +171,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
         const size_t i = m.hops.size() - 1;
         net::LinkOptions link_opts;
         link_opts.swarm_key = cfg.swarm_key;  // private swarm: prove the key, refuse nodes without it
+        link_opts.punch_window = cfg.punch_window;
         m.hops[i].link = m.run_sync(net::Link::connect(addr, m.identity, link_opts), cfg.connect_timeout, m.name(i), addr);
         net::Message first = m.run_sync(m.hops[i].link->read(cfg.connect_timeout), cfg.connect_timeout, m.name(i), addr);
         const auto* ni = std::get_if<net::NodeInfo>(&first);

@@ -48,6 +48,7 @@ struct RemoteConfig {
     std::chrono::milliseconds step_timeout{60000};
     std::chrono::milliseconds connect_timeout{5000};
     std::optional<net::SwarmKey> swarm_key{};   // private swarm: the links to the hops prove it
+    std::chrono::milliseconds punch_window{1500};  // a hop behind a relay: try a direct connection this long first
     int local_layers = 0;                       // layers [0, N) run in this process; 0 <= N < n_layer
 };
 

@@ -13,11 +13,18 @@ namespace llmn::client {
 using Clock = std::chrono::steady_clock;
 
 std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, const engine::Model& model,
-                                   std::chrono::milliseconds timeout, std::optional<net::SwarmKey> swarm_key) {
+                                   std::chrono::milliseconds timeout, std::optional<net::SwarmKey> swarm_key, std::string* why) {
     net::ensure_sodium();
     const net::Key32 model_id = net::digest256(model.file().header_bytes());
     std::vector<Candidate> found;
-    for (const net::ProbedNode& p : net::probe_nodes(addresses, timeout, swarm_key)) {
+    const net::ProbeReport report = net::probe_swarm(addresses, timeout, swarm_key);
+    if (why) {
+        *why = report.summary(addresses.size());
+        size_t other_model = 0;
+        for (const net::ProbedNode& p : report.nodes) other_model += p.info.model_id != model_id;
+        if (other_model) *why += "; " + std::to_string(other_model) + " serve another model";
+    }
+    for (const net::ProbedNode& p : report.nodes) {
         if (p.info.model_id != model_id) continue;
         Candidate c;
         c.address = p.address;
@@ -54,7 +61,8 @@ int ResilientSession::n_vocab() const { return model_->config().n_vocab; }
 
 void ResilientSession::rebuild() {
     remote_.reset();
-    const auto candidates = probe_nodes(discover_(), *model_, cfg_.probe_timeout, cfg_.remote.swarm_key);
+    std::string found;
+    const auto candidates = probe_nodes(discover_(), *model_, cfg_.probe_timeout, cfg_.remote.swarm_key, &found);
     PlannerConfig pc;
     pc.first_layer = cfg_.remote.local_layers;  // the layers below run in this process
     route_ = plan_route(candidates, model_->config().n_layer, banned_, pc);
@@ -66,7 +74,7 @@ void ResilientSession::rebuild() {
     }
     if (route_.empty())
         throw RemoteError("no route covers layers " + std::to_string(pc.first_layer) + ":" + std::to_string(model_->config().n_layer) +
-                          " (" + std::to_string(candidates.size()) + " reachable nodes, " + std::to_string(banned_.size()) + " banned)");
+                          " (" + found + (banned_.empty() ? "" : "; " + std::to_string(banned_.size()) + " banned") + ")");
     if (cfg_.entry_relays > 0 || cfg_.exit_relays > 0) {
         // Relays: reachable nodes off the route, relay-only ones (no layers) first, then the fastest to reach.
         std::vector<Candidate> spare;

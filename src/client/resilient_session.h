@@ -27,8 +27,11 @@ struct ResilientConfig {
 // Connects to each address, reads what it serves and measures the round trip;
 // unreachable nodes, nodes of another model and (with `swarm_key`) nodes
 // outside the private swarm are left out.
+// `why`, when given, receives what was found and why nodes were left out
+// ("3 nodes found, none reachable: A timed out, ...").
 std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, const engine::Model& model,
-                                   std::chrono::milliseconds timeout, std::optional<net::SwarmKey> swarm_key = std::nullopt);
+                                   std::chrono::milliseconds timeout, std::optional<net::SwarmKey> swarm_key = std::nullopt,
+                                   std::string* why = nullptr);
 
 class ResilientSession : public engine::Session {
 public:

@@ -27,6 +27,7 @@ std::string_view errc_name(Errc e) {
         case Errc::next_hop_failed: return "next_hop_failed";
         case Errc::internal: return "internal";
         case Errc::not_in_swarm: return "not_in_swarm";
+        case Errc::no_such_node: return "no_such_node";
     }
     return "unknown_error";  // a code from a newer peer
 }

@@ -26,6 +26,7 @@ enum class Errc : uint16_t {
     next_hop_failed = 14,    // the next hop could not be reached or failed
     internal = 15,
     not_in_swarm = 16,       // private swarm: the peer proved no swarm key, or another one
+    no_such_node = 17,       // relay: the node named is not relayed here (or its links are used up)
 };
 
 std::string_view errc_name(Errc e);

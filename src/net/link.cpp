@@ -39,6 +39,14 @@ Link::~Link() {
 
 bool Link::is_open() const { return !closed_ && socket_.is_open(); }
 
+asio::ip::tcp::socket Link::release() {
+    if (reading_ || writing_ || !out_.empty() || closed_)
+        throw NetError(Errc::internal, who() + ": release() while a frame is in flight or after close");
+    closed_ = true;
+    wake_.cancel();
+    return std::move(socket_);
+}
+
 void Link::set_peer_address() {
     asio::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);

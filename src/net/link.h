@@ -33,16 +33,25 @@ struct LinkOptions {
     // another key, or a key while this side has none. Also mixed into the
     // session keys. Unset: a public link, which refuses any keyed peer.
     std::optional<std::array<uint8_t, 32>> swarm_key{};
+    // Through a relay: also try a direct TCP connection (hole punching) for this
+    // long, and keep the relayed one when it fails. Off for short-lived links (probes).
+    std::chrono::milliseconds punch_window{0};
 };
 
 class Link : public std::enable_shared_from_this<Link> {
 public:
     // Dials `host:port` and runs the handshake. When `expected_peer` is set the
     // peer's identity must equal it. Throws NetError naming the address.
+    // "ID@host:port" (64 hex digits, then a relay's address) dials the relay and
+    // runs the handshake with node ID end to end through it (net/relay.h).
     static asio::awaitable<std::shared_ptr<Link>> connect(const std::string& host_port, const Identity& self,
                                                           LinkOptions opts = {}, std::optional<Key32> expected_peer = {});
     // Runs the listener's side of the handshake on an accepted socket.
     static asio::awaitable<std::shared_ptr<Link>> accept(asio::ip::tcp::socket socket, const Identity& self, LinkOptions opts = {});
+    // Runs the dialer's side of the handshake on a connected socket (a spliced or
+    // punched one); `name` is the address shown in errors and peer_address().
+    static asio::awaitable<std::shared_ptr<Link>> dial_over(asio::ip::tcp::socket socket, const std::string& name, const Identity& self,
+                                                            LinkOptions opts, std::optional<Key32> expected_peer);
 
     // Next message; throws NetError (closed, timeout, frame_too_large,
     // decrypt_failed, bad_message, ...) and the link is then closed.
@@ -55,6 +64,12 @@ public:
     // Best-effort ERROR frame (session 0) then close; idempotent.
     void close(Errc why, const std::string& text = "");
     bool is_open() const;
+    // Hands the TCP socket over (the relay splices it; the dialer runs a new
+    // handshake through it) and leaves this link closed. Only while no read or
+    // write is pending: a frame boundary, since reads take exact frames.
+    asio::ip::tcp::socket release();
+    // Seconds the handshake took (about one round trip for the listener).
+    double handshake_seconds() const { return handshake_s_; }
 
     const Key32& peer_identity() const { return peer_id_; }
     const std::string& peer_address() const { return peer_addr_; }  // "ip:port"
@@ -93,6 +108,7 @@ private:
     crypto_secretstream_xchacha20poly1305_state tx_{}, rx_{};
     bool ready_ = false, closed_ = false, reading_ = false;
     uint64_t frames_in_ = 0, frames_out_ = 0;
+    double handshake_s_ = 0;
     // Writes are sealed in call order and queued; one writer at a time drains
     // the queue up to its own frame, then hands over to the next waiter.
     std::deque<std::vector<uint8_t>> out_;

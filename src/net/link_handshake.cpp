@@ -24,6 +24,7 @@
 #include "net/link.h"
 
 #include "net/link_detail.h"
+#include "net/relay.h"
 #include "net/swarm_key.h"
 
 namespace llmn::net {
@@ -80,6 +81,7 @@ void mix_swarm_key(const SwarmKey& key, std::array<uint8_t, crypto_kx_SESSIONKEY
 asio::awaitable<std::shared_ptr<Link>> Link::connect(const std::string& host_port, const Identity& self,
                                                      LinkOptions opts, std::optional<Key32> expected_peer) {
     ensure_sodium();
+    if (const auto via = parse_relayed(host_port)) co_return co_await connect_relayed(*via, self, opts);
     const size_t colon = host_port.rfind(':');
     std::string host = colon == std::string::npos ? "" : host_port.substr(0, colon);
     const std::string port = colon == std::string::npos ? "" : host_port.substr(colon + 1);
@@ -115,6 +117,21 @@ asio::awaitable<std::shared_ptr<Link>> Link::accept(asio::ip::tcp::socket socket
                                          detail::ms_text(opts.handshake_timeout)};
     const Status st = co_await detail::with_deadline(link->handshake(self, false, std::nullopt),
                                                      opts.handshake_timeout, std::move(on_timeout));
+    if (!st.ok()) {
+        link->shut();
+        throw NetError(st.code, st.detail);
+    }
+    co_return link;
+}
+
+asio::awaitable<std::shared_ptr<Link>> Link::dial_over(asio::ip::tcp::socket socket, const std::string& name, const Identity& self,
+                                                       LinkOptions opts, std::optional<Key32> expected_peer) {
+    ensure_sodium();
+    std::shared_ptr<Link> link(new Link(std::move(socket), opts));
+    link->peer_addr_ = name;
+    Status on_timeout{Errc::timeout, link->who() + ": handshake not done within " + detail::ms_text(opts.handshake_timeout)};
+    const Status st = co_await detail::with_deadline(link->handshake(self, true, expected_peer), opts.handshake_timeout,
+                                                     std::move(on_timeout));
     if (!st.ok()) {
         link->shut();
         throw NetError(st.code, st.detail);
@@ -172,6 +189,7 @@ asio::awaitable<Link::Status> Link::read_plain(Message& out, MsgType want) {
 asio::awaitable<Link::Status> Link::handshake(const Identity& self, bool dialer, std::optional<Key32> expected_peer) {
     asio::error_code ec;
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);  // small frames (tokens) go out at once
+    const auto t_start = std::chrono::steady_clock::now();
 
     Key32 my_kx{};
     std::array<uint8_t, crypto_kx_SECRETKEYBYTES> my_kx_secret{};
@@ -235,6 +253,7 @@ asio::awaitable<Link::Status> Link::handshake(const Identity& self, bool dialer,
     if (crypto_secretstream_xchacha20poly1305_init_pull(&rx_, theirs.stream_header.data(), rx_key.data()) != 0)
         co_return Status{Errc::handshake_failed, who() + ": unusable stream header"};
     ready_ = true;
+    handshake_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     co_return Status{};
 }
 

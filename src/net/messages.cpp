@@ -27,6 +27,7 @@ static_assert(uint8_t(MsgType::pong) == 9);
 static_assert(uint8_t(MsgType::opened) == 10);
 static_assert(uint8_t(MsgType::node_info) == 11);
 static_assert(uint8_t(MsgType::circuit_extend) == 12 && uint8_t(MsgType::onion_layer) == 16);
+static_assert(uint8_t(MsgType::dial_back) == 17 && uint8_t(MsgType::relay_ready) == 24);
 static_assert(uint8_t(WireDType::f32) == 0 && uint8_t(WireDType::f16) == 1);
 
 namespace {
@@ -42,7 +43,9 @@ static_assert(ids_follow_variant_order(std::make_index_sequence<kNumTypes>{}));
 const char* type_name(uint8_t t) {
     static const char* const names[] = {"?", "hello", "auth", "open_session", "step", "result",
                                         "close", "error", "ping", "pong", "opened", "node_info",
-                                        "circuit_extend", "circuit_cell", "circuit_join", "circuit_ready", "onion_layer"};
+                                        "circuit_extend", "circuit_cell", "circuit_join", "circuit_ready", "onion_layer",
+                                        "dial_back", "dial_back_result", "relay_register", "relay_registered",
+                                        "relay_dial", "relay_incoming", "relay_accept", "relay_ready"};
     static_assert(std::size(names) == kNumTypes + 1);
     return t <= kNumTypes ? names[t] : "?";
 }
@@ -215,6 +218,11 @@ void validate(const Decoder&, const T&) {}
 void validate(const Decoder& d, const OpenSession& m) { check_dtype(d, m.wire_dtype); }
 void validate(const Decoder& d, const Step& m) { check_dtype(d, m.dtype); }
 void validate(const Decoder& d, const Result& m) { check_dtype(d, m.dtype); }
+void validate(const Decoder& d, const NodeInfo& m) {
+    if (m.reach > uint8_t(Reach::relayed)) d.bad_value("reach " + fmt_u(m.reach) + " is not a Reach value");
+    if (m.relayed.size() % 32 != 0 || m.relayed.size() > 32 * 256)
+        d.bad_value("relayed list of " + fmt_u(m.relayed.size()) + " bytes is not up to 256 identities of 32 bytes");
+}
 
 template <class T>
 Message decode_as(Decoder& d) {
@@ -255,6 +263,11 @@ Message decode(const uint8_t* data, size_t size, const DecodeLimits& limits) {
                                               fmt_u(kNumTypes) + ")");
     Decoder d(data, size, limits, type);
     return kDecodeTable[type - 1](d);
+}
+
+const char* reach_name(uint8_t r) {
+    static const char* const names[] = {"unknown", "direct", "mapped", "relayed"};
+    return r < std::size(names) ? names[r] : "?";
 }
 
 MsgType type_of(const Message& m) {

@@ -9,22 +9,11 @@
 #include <vector>
 
 #include "net/errc.h"
+#include "net/message_types.h"
+#include "net/reach_messages.h"
 
 namespace llmn::net {
 
-inline constexpr uint16_t kProtocolVersion = 1;
-
-enum class MsgType : uint8_t {
-    hello = 1, auth = 2, open_session = 3, step = 4, result = 5, close = 6, error = 7, ping = 8, pong = 9,
-    opened = 10, node_info = 11, circuit_extend = 12, circuit_cell = 13, circuit_join = 14, circuit_ready = 15,
-    onion_layer = 16,
-};
-
-using Key32 = std::array<uint8_t, 32>;
-using Sig64 = std::array<uint8_t, 64>;
-
-// Element type of hidden states on the wire.
-enum class WireDType : uint8_t { f32 = 0, f16 = 1 };
 
 // Plaintext, first message each way: protocol version, long-term Ed25519
 // identity key, fresh X25519 (crypto_kx) key.
@@ -127,7 +116,10 @@ struct NodeInfo {
     std::string version;            // software version
     uint32_t milli_tokens_per_s = 0;  // measured throughput of the span x 1000 (0: unknown)
     Key32 onion_key{};              // X25519 key for onion layers, fresh per node process
-    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); }
+    uint8_t reach = 0;              // Reach: how others reach this node
+    uint16_t relay_free = 0;        // relayed-node slots open here (0: does not relay)
+    std::vector<uint8_t> relayed;   // identities (32 bytes each) of the nodes reachable through this one
+    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); v(reach); v(relay_free); v(relayed); }
 };
 
 // Onion circuits (ring: client -> entry relay -> span 1 -> ... -> span N ->
@@ -177,7 +169,8 @@ struct OnionLayer {
 };
 
 using Message = std::variant<Hello, Auth, OpenSession, Step, Result, Close, Error, Ping, Pong, Opened, NodeInfo, CircuitExtend,
-                             CircuitCell, CircuitJoin, CircuitReady, OnionLayer>;
+                             CircuitCell, CircuitJoin, CircuitReady, OnionLayer, DialBack, DialBackResult, RelayRegister,
+                             RelayRegistered, RelayDial, RelayIncoming, RelayAccept, RelayReady>;
 
 struct DecodeLimits {
     uint32_t max_string = 1024;          // next_hop, error text

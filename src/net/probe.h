@@ -1,5 +1,6 @@
 // Asks nodes what they serve: a secure link to each (all at once), its
-// NODE_INFO, and the round trip; unreachable nodes are left out.
+// NODE_INFO, and the round trip. Nodes behind NAT that a relay lists in its
+// NODE_INFO are probed through it too ("id@relay" addresses, net/relay.h).
 #pragma once
 #include <chrono>
 #include <optional>
@@ -17,8 +18,23 @@ struct ProbedNode {
     double rtt_seconds = 0;
 };
 
+struct ProbeFailure {
+    std::string address;
+    std::string reason;  // short: "timed out", "refused", or the error
+};
+
+struct ProbeReport {
+    std::vector<ProbedNode> nodes;
+    std::vector<ProbeFailure> failed;
+    // "2 nodes on the DHT, none reachable: A timed out, B refused" and the like.
+    std::string summary(size_t addresses_given) const;
+};
+
 // With `swarm_key`, the links prove it (net/swarm_key.h): nodes of another
-// swarm, or of none, fail the handshake and are left out like unreachable ones.
+// swarm, or of none, fail the handshake and are reported like unreachable ones.
+ProbeReport probe_swarm(const std::vector<std::string>& addresses, std::chrono::milliseconds timeout,
+                        std::optional<Key32> swarm_key = std::nullopt);
+// The nodes that answered, without the failures.
 std::vector<ProbedNode> probe_nodes(const std::vector<std::string>& addresses, std::chrono::milliseconds timeout,
                                     std::optional<Key32> swarm_key = std::nullopt);
 

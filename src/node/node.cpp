@@ -12,6 +12,7 @@
 #include "net/onion.h"
 #include "net/wire_hidden.h"
 #include "node/compute_queue.h"
+#include "node/node_reach.h"
 
 namespace llmn::node {
 
@@ -81,6 +82,7 @@ struct Node::Impl {
     uint64_t kv_bytes = 0;
     Stats stats;
     std::atomic<bool> stopping{false};
+    NodeReach* reach = nullptr;  // relaying, dial-back and our own relay (node_reach.h)
 
     // Sends without waiting; a failed write closes that link (and its reader notices).
     void send(const std::shared_ptr<net::Link>& link, net::Message m) {
@@ -110,6 +112,7 @@ struct Node::Impl {
         ni.version = "llm-node/0.1";
         ni.milli_tokens_per_s = uint32_t(std::min(4e9, cfg.tokens_per_s * 1000.0));
         ni.onion_key = onion.pk;
+        reach->fill(ni);
         return ni;
     }
 
@@ -427,6 +430,8 @@ struct Node::Impl {
                     else if (it != sessions.end() && it->second.owner.lock() == link) drop_session(c->session_id);
                 } else if (auto* p = std::get_if<net::Ping>(&m)) {
                     send(link, net::Pong{p->nonce});
+                } else if (auto handled = co_await reach->dispatch(link, m)) {
+                    if (*handled) break;  // the connection is spliced now: leave it to the relay
                 } else if (std::holds_alternative<net::Error>(m) || std::holds_alternative<net::Pong>(m)) {
                     // informational
                 } else {
@@ -446,6 +451,7 @@ struct Node::Impl {
         }
         if (link) {
             inbound.erase(link.get());
+            reach->relay.on_closed(link.get());
             // Circuits coming in on this link end with it (and tell the rest of the ring).
             std::vector<uint64_t> gone;
             for (auto& [cid, c] : circuits)
@@ -522,7 +528,8 @@ Node::Node(NodeConfig cfg) : impl_(std::make_unique<Impl>()) {
     else if (cfg.span_end == 0) cfg.span_end = m.model->config().n_layer;
     if (!cfg.relay_only) m.weights = std::make_shared<const engine::SpanWeights>(m.model, cfg.span_start, cfg.span_end);
     m.model_id = net::digest256(m.model->file().header_bytes());
-    m.identity = cfg.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg.key_file);
+    m.identity = cfg.identity ? *cfg.identity
+                 : cfg.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg.key_file);
     m.link_opts.max_frame = cfg.max_frame;
     m.link_opts.swarm_key = cfg.swarm_key;  // private swarm: in and out links prove the key
     m.cfg = cfg;
@@ -533,6 +540,11 @@ Node::Node(NodeConfig cfg) : impl_(std::make_unique<Impl>()) {
     m.acceptor.set_option(tcp::acceptor::reuse_address(true));
     m.acceptor.bind(ep);
     m.acceptor.listen(1024);
+    m.link_opts.punch_window = cfg.punch_window;  // links to relayed next hops try a direct path first
+    reach_ = std::make_unique<NodeReach>(m.io, m.identity, m.link_opts, cfg, [this](asio::ip::tcp::socket s) {
+        asio::co_spawn(impl_->io, impl_->serve_link(std::move(s)), asio::detached);
+    });
+    m.reach = reach_.get();
     if (!cfg.relay_only)
         m.compute = std::make_unique<ComputeQueue>(m.weights, cfg.threads, [this](ComputeDone d) {
             asio::post(impl_->io, [this, d = std::move(d)]() mutable { impl_->on_done(std::move(d)); });

@@ -42,104 +42,119 @@ SwarmNode::SwarmNode(SwarmNodeConfig cfg) : cfg_(std::move(cfg)) {
     }
     if (!cfg_.relay_only) seconds_per_layer_ = swarm::measure_seconds_per_layer(model, cfg_.node.threads);
     cfg_.dht.swarm_key = cfg_.node.swarm_key;  // one key for finding the swarm and for its links
+    identity_ = cfg_.node.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg_.node.key_file);
+    cfg_.node.identity = identity_;  // the node's links and the record carry the same key
+    model_id_ = net::digest256(model->file().header_bytes());
     dht_ = std::make_unique<swarm::Dht>(cfg_.dht);
 }
 
 SwarmNode::~SwarmNode() { stop(); }
 
-std::string SwarmNode::address() const { return address_; }
+std::string SwarmNode::address() const { return advertised_; }
 
 void SwarmNode::stop() {
     stopping_ = true;
     if (node_) node_->stop();
 }
 
-std::pair<int, int> SwarmNode::choose_span(int k, const std::string& self, std::optional<std::pair<int, int>> current) {
+std::pair<int, int> SwarmNode::choose_span(int k, std::optional<std::pair<int, int>> current) {
     auto model = engine::Model::load(cfg_.node.model_path);
     const int n_layer = model->config().n_layer;
-    const net::Key32 model_id = net::digest256(model->file().header_bytes());
-    std::vector<std::string> peers = dht_->peers(model_id, cfg_.lookup_timeout);
-    std::vector<std::string> others;
-    for (const auto& p : peers)
-        if (p != self) others.push_back(p);
     std::vector<swarm::SpanRecord> records;
     std::string seen;
-    for (const net::ProbedNode& p : net::probe_nodes(others, std::chrono::milliseconds(2000), cfg_.node.swarm_key))
-        if (p.info.model_id == model_id && p.info.n_layer == uint32_t(n_layer)) {
+    const auto peers = other_peers();
+    for (const net::ProbedNode& p : net::probe_nodes(peers, std::chrono::milliseconds(2000), cfg_.node.swarm_key))
+        if (p.identity != identity_->public_key() && p.info.model_id == model_id_ && p.info.n_layer == uint32_t(n_layer)) {
             records.push_back({int(p.info.span_start), int(p.info.span_end), p.info.milli_tokens_per_s / 1000.0});
-            seen += " " + p.address + "=" + std::to_string(p.info.span_start) + ":" + std::to_string(p.info.span_end);
+            seen += " " + p.address.substr(0, 24) + "=" + std::to_string(p.info.span_start) + ":" + std::to_string(p.info.span_end);
         }
-    if (std::getenv("LLM_NODE_SWARM_DEBUG")) {
-        std::string all;
-        for (const auto& p : peers) all += " " + p;
-        log_line("peers:" + all + " | reachable:" + seen);
-    }
     const double own = 1.0 / (seconds_per_layer_ * k);
     const auto others_cov = swarm::layer_coverage(records, n_layer);  // without us
     const int best = swarm::choose_span_start(others_cov, k);
     if (std::getenv("LLM_NODE_SWARM_DEBUG"))
         log_line("re-check: " + std::to_string(peers.size()) + " peers on the DHT, " + std::to_string(records.size()) +
-                 " reachable, best window starts at " + std::to_string(best));
+                 " of this model:" + seen + "; best window starts at " + std::to_string(best));
     if (current && !swarm::should_move(others_cov, current->first, k, own, best)) return *current;
     return {best, best + k};
 }
 
+namespace {
+// When the span is re-checked: twice early (nodes that started together all
+// saw an empty swarm; random times let one move at a time), then every
+// `recheck` with jitter.
+std::chrono::milliseconds recheck_delay(int round, std::chrono::seconds recheck, std::mt19937& rng) {
+    using std::chrono::milliseconds;
+    const auto every = std::chrono::duration_cast<milliseconds>(recheck);
+    const milliseconds early = round == 0 ? milliseconds(2000 + rng() % 6000) : milliseconds(6000 + rng() % 6000);
+    if (round < 2) return std::min(early, every);
+    return every + milliseconds(rng() % std::max<uint64_t>(1, uint64_t(every.count() / 4)));
+}
+}  // namespace
+
 void SwarmNode::run() {
     auto model = engine::Model::load(cfg_.node.model_path);
     const int n_layer = model->config().n_layer;
-    const net::Key32 model_id = net::digest256(model->file().header_bytes());
-    const net::Identity identity = cfg_.node.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg_.node.key_file);
     const int k = std::min(layers_wanted_, n_layer);
     std::optional<std::pair<int, int>> span = cfg_.forced_span;
-    std::mt19937 rng(std::random_device{}());
-    // Nodes that start together would all see an empty swarm: a little jitter
-    // lets the later ones see the earlier ones.
-    if (!span) std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 1500));
+    // See the swarm before choosing (bounded): a span chosen on an empty view
+    // collides with every node that started at the same time.
+    dht_->wait_bootstrapped(cfg_.settle_timeout);
+    if (!span) std::this_thread::sleep_for(std::chrono::milliseconds(rng_() % 1500));
     std::string listen = cfg_.node.listen;
+    bool settled = false;
     while (!stopping_) {
-        if (!span) span = choose_span(k, address_, std::nullopt);
+        if (!span) span = choose_span(k, std::nullopt);
         NodeConfig nc = cfg_.node;
         nc.span_start = span->first;
         nc.span_end = span->second;
         nc.listen = listen;
         nc.relay_only = cfg_.relay_only;
         nc.tokens_per_s = nc.relay_only ? 0.0 : 1.0 / (seconds_per_layer_ * (span->second - span->first));
+        if (nc.relay_only) nc.relay_slots = std::max(nc.relay_slots, 32);
         node_ = std::make_unique<Node>(nc);
-        address_ = node_->listen_address();
-        listen = address_;  // keep the port across moves: it is what we announce
-        if (!cfg_.advertise_host.empty()) address_ = cfg_.advertise_host + address_.substr(address_.rfind(':'));
+        bound_ = node_->listen_address();
+        listen = bound_;  // keep the port across moves: it is what we announce
         span_start_ = span->first;
         span_end_ = span->second;
-        const uint16_t port = uint16_t(std::stoi(address_.substr(address_.rfind(':') + 1)));
-        dht_->announce(model_id, port);
+        std::thread serving([this] { node_->run(); });
+        if (!settled) {
+            settle_reachability();
+            settled = true;
+        } else if (reach_ == uint8_t(net::Reach::relayed)) {
+            node_->use_relay(relay_);  // a new node process: register again
+        }
+        node_->set_reach(reach_);
+        // A relayed node is reached through its relay's listing, not the DHT.
+        if (reach_ == uint8_t(net::Reach::relayed)) dht_->withdraw(model_id_);
+        else dht_->announce(model_id_, uint16_t(std::stoi(advertised_.substr(advertised_.rfind(':') + 1))));
         swarm::NodeRecord rec;
-        rec.address = address_;
+        rec.address = advertised_;
         rec.span_start = uint32_t(span->first);
         rec.span_end = uint32_t(span->second);
         rec.n_layer = uint32_t(n_layer);
-        rec.model_id = model_id;
+        rec.model_id = model_id_;
         rec.tokens_per_s = float(nc.tokens_per_s);
         rec.free_sessions = uint32_t(nc.max_sessions);
         rec.version = "llm-node/0.1";
         rec.expires_unix = uint64_t(std::time(nullptr)) + 3600;
-        rec.sign(identity);
-        dht_->publish(rec, identity);
-        if (nc.relay_only) log_line("relaying onion circuits on " + address_);
+        rec.sign(*identity_);
+        if (advertised_.rfind("0.0.0.0:", 0) != 0) dht_->publish(rec, *identity_);
+        if (nc.relay_only) log_line("relaying onion circuits on " + advertised_);
         else log_line("serving layers " + std::to_string(span->first) + ":" + std::to_string(span->second) + " of " +
-                 std::to_string(n_layer) + " on " + address_ + " (" + std::to_string(int(nc.tokens_per_s)) + " tok/s measured)");
-        std::printf("{\"listening\":\"%s\",\"node_id\":\"%s\",\"span\":\"%d:%d\"}\n", address_.c_str(), node_->node_id().c_str(),
-                    span->first, span->second);
+                 std::to_string(n_layer) + " on " + bound_ + " (" + std::to_string(int(nc.tokens_per_s)) + " tok/s measured)");
+        std::printf("{\"listening\":\"%s\",\"address\":\"%s\",\"reach\":\"%s\",\"node_id\":\"%s\",\"span\":\"%d:%d\"}\n", bound_.c_str(),
+                    advertised_.c_str(), net::reach_name(reach_), node_->node_id().c_str(), span->first, span->second);
         std::fflush(stdout);
 
-        // Serve on this thread's helper; re-check the span choice periodically.
-        std::thread serving([this] { node_->run(); });
         bool move = false;
-        while (!stopping_ && !move) {
-            const auto jitter = std::chrono::milliseconds(rng() % 1000);
-            for (auto until = std::chrono::steady_clock::now() + cfg_.recheck + jitter; !stopping_ && std::chrono::steady_clock::now() < until;)
+        for (int round = 0; !stopping_ && !move; ++round) {
+            for (auto until = std::chrono::steady_clock::now() + recheck_delay(round, cfg_.recheck, rng_);
+                 !stopping_ && std::chrono::steady_clock::now() < until;)
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            if (stopping_ || cfg_.forced_span) continue;
-            const auto next = choose_span(k, address_, span);
+            if (stopping_) continue;
+            if (keep_reachable()) break;  // a new address: announce and publish it with a fresh node
+            if (cfg_.forced_span) continue;
+            const auto next = choose_span(k, span);
             if (next != *span) {
                 log_line("moving to layers " + std::to_string(next.first) + ":" + std::to_string(next.second) + " where the swarm is weaker");
                 span = next;

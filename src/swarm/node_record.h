@@ -26,7 +26,7 @@ struct NodeRecord {
     // Format version written in the first byte. decode() rejects any other.
     static constexpr uint8_t kFormat = 1;
     // Limits that decode() and encode() enforce.
-    static constexpr size_t kMaxAddress = 64;     // "ip:port" (v6 fits with brackets)
+    static constexpr size_t kMaxAddress = 128;    // "ip:port", "[v6]:port", or "<64 hex id>@relay ip:port"
     static constexpr size_t kMaxVersion = 64;     // software version string
     static constexpr uint32_t kMaxLayers = 4096;  // n_layer above this is rejected
     // Largest encoding; a BEP 44 value holds 1000 bytes, bencoding adds 4.
@@ -34,7 +34,7 @@ struct NodeRecord {
     static_assert(kMaxEncoded < 900);
 
     net::Key32 node_id{};         // the node's Ed25519 public key
-    std::string address;          // "ip:port" of the node's serving socket
+    std::string address;          // "ip:port" where the node is reached (through a relay: "id@relay")
     uint32_t span_start = 0;      // first layer served
     uint32_t span_end = 0;        // one past the last layer served
     uint32_t n_layer = 0;         // layers in the whole model

@@ -54,7 +54,11 @@ std::vector<std::pair<std::string, net::Message>> every_message() {
             {"close", net::Close{42}}, {"error", error}, {"ping", net::Ping{7}}, {"pong", net::Pong{7}},
             {"opened", net::Opened{42, 512}}, {"node_info", info}, {"circuit_extend", net::CircuitExtend{5, hidden}},
             {"circuit_cell", net::CircuitCell{5, hidden}}, {"circuit_join", net::CircuitJoin{77}},
-            {"circuit_ready", net::CircuitReady{77}}, {"onion_layer", layer}};
+            {"circuit_ready", net::CircuitReady{77}}, {"onion_layer", layer}, {"dial_back", net::DialBack{7001, k}},
+            {"dial_back_result", net::DialBackResult{1, "100.64.11.2:40000", ""}}, {"relay_register", net::RelayRegister{}},
+            {"relay_registered", net::RelayRegistered{1, "100.64.11.2:40001", "", 16, 1u << 24}},
+            {"relay_dial", net::RelayDial{k, 1500}}, {"relay_incoming", net::RelayIncoming{9}}, {"relay_accept", net::RelayAccept{9}},
+            {"relay_ready", net::RelayReady{"100.64.12.2:40002", 3, 1500}}};
 }
 
 void wire_and_link_seeds() {

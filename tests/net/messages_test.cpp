@@ -87,7 +87,16 @@ std::vector<Message> samples() {
     layer.max_tokens = 512;
     layer.key_in = key(14);
     layer.inner = bytes(150, 8);
-    return {hello, auth, open, step, result, close, error, ping, pong, opened, info, extend, cell, join, ready, layer};
+    info.reach = uint8_t(Reach::mapped);
+    info.relay_free = 7;
+    info.relayed = bytes(64, 9);
+    DialBack dial_back{7001, key(15)};
+    DialBackResult dial_result{0, "100.64.11.2:40000", "timeout"};
+    RelayRegistered registered{1, "100.64.11.2:40001", "", 16, 1u << 24};
+    RelayDial relay_dial{key(16), 1500};
+    RelayReady relay_ready{"100.64.12.2:40002", 12, 1500};
+    return {hello, auth, open, step, result, close, error, ping, pong, opened, info, extend, cell, join, ready, layer,
+            dial_back, dial_result, RelayRegister{}, registered, relay_dial, RelayIncoming{77}, RelayAccept{77}, relay_ready};
 }
 
 Errc decode_error(const std::vector<uint8_t>& b, const DecodeLimits& limits = {}) {
@@ -165,7 +174,7 @@ TEST(Messages, TrailingBytesAreABadMessage) {
 }
 
 TEST(Messages, UnknownTypesAreABadMessage) {
-    for (uint8_t t : {0, 17, 200, 255}) EXPECT_EQ(decode_error({t, 0, 0, 0, 0, 0, 0, 0, 0}), Errc::bad_message) << int(t);
+    for (uint8_t t : {0, 25, 200, 255}) EXPECT_EQ(decode_error({t, 0, 0, 0, 0, 0, 0, 0, 0}), Errc::bad_message) << int(t);
 }
 
 TEST(Messages, StringAboveTheLimitIsRefused) {

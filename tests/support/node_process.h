@@ -76,6 +76,14 @@ public:
     const std::string& address() const { return address_; }
     pid_t pid() const { return pid_; }
     std::string log() const { return read_file(log_); }
+    // The value of "key" in the first stdout line (e.g. "address", "node_id"), or "".
+    std::string field(const std::string& key) const {
+        const std::string out = read_file(log_ + ".out"), tag = "\"" + key + "\":\"";
+        const auto at = out.find(tag);
+        if (at == std::string::npos) return "";
+        const auto start = at + tag.size();
+        return out.substr(start, out.find('"', start) - start);
+    }
     bool alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
 
     void kill_now() {
