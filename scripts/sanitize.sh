@@ -19,4 +19,5 @@ exclude='ReferenceCli\.Tokenize|HostilePeer\.AtItsFdLimit'
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export NAT_TEST_LIMIT_S=60  # sanitized nodes start slower: the 20-s promise is the plain build's
 ctest --test-dir build-asan --output-on-failure -j"$jobs" -E "$exclude" "$@"

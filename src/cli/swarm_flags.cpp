@@ -41,7 +41,8 @@ std::vector<Flag> session_flags(bool swarm_by_default) {
                            {{"--local-layers"}, true, "run the first N layers in this process, so no node sees the embeddings (default 0)"},
                            {{"--relays"}, true, "onion relays before and after the spans: 0 or 1, or E,X per side (default 1 on the public swarm, else 0)"},
                            {{"--entry-relay"}, true, "with --route: the relay between this client and the first span"},
-                           {{"--exit-relay"}, true, "with --route: the relay between the last span and this client"}};
+                           {{"--exit-relay"}, true, "with --route: the relay between the last span and this client"},
+                           {{"--punch-ms"}, true, "links to nodes behind a relay first try a direct connection this long (default 1500; 0: never)"}};
     if (swarm_by_default)
         f.push_back({{"--local"}, false, "run every layer in this process instead of on the swarm"});
     else
@@ -56,6 +57,8 @@ client::SessionSource session_source(const Args& args, const engine::Model& mode
     if (wd != "f16" && wd != "f32") throw UsageError("--wire-dtype must be f16 or f32");
     src.remote.wire_f32 = wd == "f32";
     src.remote.swarm_key = swarm_key(args);  // links to the nodes prove it; the DHT lookup below uses it too
+    src.remote.punch_window = std::chrono::milliseconds(args.integer("--punch-ms", src.remote.punch_window.count()));
+    if (src.remote.punch_window.count() < 0 || src.remote.punch_window.count() > 5000) throw UsageError("--punch-ms must be 0..5000");
     const int given = int(args.has("--route")) + int(args.has("--nodes")) + int(args.has("--local")) + int(args.has("--swarm"));
     if (given > 1) throw UsageError("give only one of --route, --nodes, --local, --swarm");
     if (args.has("--local-layers")) {

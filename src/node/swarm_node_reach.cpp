@@ -98,8 +98,9 @@ void SwarmNode::settle_reachability() {
         return;
     }
     const std::string fix = "forward TCP " + std::to_string(port_of(bound_)) + " to this machine or enable UPnP on the router";
+    const std::string tried = advertised_;
     if (serve_through_relay(helpers)) {
-        log_line("not reachable at " + advertised_ + ": " + fix + "; serving through relay " + relay_ + " instead");
+        log_line("not reachable at " + tried + ": " + fix + "; serving through relay " + relay_ + " instead");
         return;
     }
     reach_ = uint8_t(net::Reach::relayed);  // announce nothing that no one can reach
