@@ -19,7 +19,8 @@ struct NodeView {
     int span_start = 0, span_end = 0;
     double tokens_per_s = 0, rtt_ms = 0;
     int free_sessions = 0;
-    std::string health = "ok";  // "ok", or "unreachable" (known address, no answer to the probe)
+    std::string health = "ok";  // "ok", or "unreachable: why" (known address, no answer to the probe)
+    std::string reach;          // how it is reached: "direct", "mapped" (UPnP), "relayed", "unknown"
 };
 
 struct ApiConfig {

@@ -37,11 +37,12 @@ std::string rows_html(int n_layer, const std::vector<NodeView>& nodes) {
         std::snprintf(buf, sizeof buf, "</td><td>%d:%d</td><td>%.1f</td><td>%.2f</td><td>%d</td>", n.span_start, n.span_end,
                       n.tokens_per_s, n.rtt_ms, n.free_sessions);
         out += buf;
+        out += "<td class=\"reach\">" + escape_html(n.reach) + "</td>";
         out += "<td class=\"" + std::string(n.health == "ok" ? "ok" : "down") + "\">" + escape_html(n.health) + "</td></tr>\n";
     }
     out += "<tr class=\"coverage\"><td>coverage</td><td></td><td><div class=\"cells\">";
     for (int c : cov) out += std::string("<span class=\"cell c") + std::to_string(std::min(c, 3)) + "\" title=\"" + std::to_string(c) + " nodes\"></span>";
-    out += "</div></td><td colspan=\"5\"></td></tr>\n";
+    out += "</div></td><td colspan=\"6\"></td></tr>\n";
     return out;
 }
 
@@ -65,9 +66,9 @@ async function refresh(){
       for(let l=Math.max(0,n.span[0]);l<n.span[1]&&l<L;l++)cov[l]++;
       h+='<tr class="node"><td class="addr">'+esc(n.address)+'</td><td class="id">'+esc(n.node_id.slice(0,12))+'</td><td><div class="track"><div class="span" style="left:'
         +(100*n.span[0]/L).toFixed(2)+'%;width:'+(100*(n.span[1]-n.span[0])/L).toFixed(2)+'%"></div></div></td><td>'+n.span[0]+':'+n.span[1]
-        +'</td><td>'+n.tokens_per_s.toFixed(1)+'</td><td>'+n.rtt_ms.toFixed(2)+'</td><td>'+n.free_sessions+'</td><td class="'+(n.health=='ok'?'ok':'down')+'">'+esc(n.health)+'</td></tr>';
+        +'</td><td>'+n.tokens_per_s.toFixed(1)+'</td><td>'+n.rtt_ms.toFixed(2)+'</td><td>'+n.free_sessions+'</td><td class="reach">'+esc(n.reach)+'</td><td class="'+(n.health=='ok'?'ok':'down')+'">'+esc(n.health)+'</td></tr>';
     }
-    h+='<tr class="coverage"><td>coverage</td><td></td><td><div class="cells">'+cov.map(c=>'<span class="cell c'+Math.min(c,3)+'" title="'+c+' nodes"></span>').join('')+'</div></td><td colspan="5"></td></tr>';
+    h+='<tr class="coverage"><td>coverage</td><td></td><td><div class="cells">'+cov.map(c=>'<span class="cell c'+Math.min(c,3)+'" title="'+c+' nodes"></span>').join('')+'</div></td><td colspan="6"></td></tr>';
     document.getElementById('rows').innerHTML=h;
     document.getElementById('count').textContent=s.nodes.length;
     document.getElementById('active').textContent=s.active_sessions;
@@ -84,7 +85,7 @@ std::string swarm_json(const std::string& model, int n_layer, const std::string&
     nlohmann::json arr = nlohmann::json::array();
     for (const NodeView& n : nodes)
         arr.push_back({{"address", n.address}, {"node_id", n.node_id}, {"span", {n.span_start, n.span_end}},
-                       {"tokens_per_s", n.tokens_per_s}, {"rtt_ms", n.rtt_ms}, {"free_sessions", n.free_sessions}, {"health", n.health}});
+                       {"tokens_per_s", n.tokens_per_s}, {"rtt_ms", n.rtt_ms}, {"free_sessions", n.free_sessions}, {"reach", n.reach}, {"health", n.health}});
     return nlohmann::json{{"model", model}, {"n_layer", n_layer}, {"source", source}, {"nodes", arr}, {"active_sessions", active_sessions}}
         .dump();
 }
@@ -97,7 +98,7 @@ std::string status_page_html(const std::string& model, int n_layer, const std::s
          "</span> nodes, <span id=\"active\">0</span> generations running; updated <span id=\"updated\">now</span></div>\n";
     if (nodes.empty() && source == "this process")
         h += "<p>Every layer runs in this API server's process (--local).</p>\n";
-    h += "<table><thead><tr><th>node</th><th>id</th><th>layers</th><th>span</th><th>tok/s</th><th>rtt ms</th><th>free slots</th><th>health</th></tr></thead>"
+    h += "<table><thead><tr><th>node</th><th>id</th><th>layers</th><th>span</th><th>tok/s</th><th>rtt ms</th><th>free slots</th><th>reach</th><th>health</th></tr></thead>"
          "<tbody id=\"rows\">\n" + rows_html(n_layer, nodes) + "</tbody></table>\n<script>" + kScript + "</script></body></html>\n";
     return h;
 }

@@ -28,15 +28,14 @@ std::function<std::vector<api::NodeView>()> node_lister(const client::SessionSou
     return [src, model_id] {
         const std::vector<std::string> addrs = src.kind == client::SessionSource::Kind::discover ? src.discover() : src.addresses;
         std::vector<api::NodeView> out;
-        std::set<std::string> answered;
-        for (const net::ProbedNode& p : net::probe_nodes(addrs, std::chrono::milliseconds(1500), src.remote.swarm_key)) {
-            answered.insert(p.address);
+        const net::ProbeReport report = net::probe_swarm(addrs, std::chrono::milliseconds(1500), src.remote.swarm_key);
+        for (const net::ProbedNode& p : report.nodes) {
             if (p.info.model_id != model_id) continue;
             out.push_back({p.address, net::to_hex(p.identity.data(), 32), int(p.info.span_start), int(p.info.span_end),
-                           p.info.milli_tokens_per_s / 1000.0, p.rtt_seconds * 1000, int(p.info.free_sessions), "ok"});
+                           p.info.milli_tokens_per_s / 1000.0, p.rtt_seconds * 1000, int(p.info.free_sessions), "ok",
+                           net::reach_name(p.info.reach)});
         }
-        for (const std::string& a : addrs)
-            if (!answered.count(a)) out.push_back({a, "", 0, 0, 0, 0, 0, "unreachable"});
+        for (const net::ProbeFailure& f : report.failed) out.push_back({f.address, "", 0, 0, 0, 0, 0, "unreachable: " + f.reason, ""});
         std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
             return a.span_start != b.span_start ? a.span_start < b.span_start : a.address < b.address;
         });

@@ -119,7 +119,9 @@ struct NodeInfo {
     uint8_t reach = 0;              // Reach: how others reach this node
     uint16_t relay_free = 0;        // relayed-node slots open here (0: does not relay)
     std::vector<uint8_t> relayed;   // identities (32 bytes each) of the nodes reachable through this one
-    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); v(reach); v(relay_free); v(relayed); }
+    uint16_t relay_links = 0;       // what it gives each relayed node: spliced links,
+    uint32_t relay_bytes_per_s = 0; // and bytes/s each way
+    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); v(reach); v(relay_free); v(relayed); v(relay_links); v(relay_bytes_per_s); }
 };
 
 // Onion circuits (ring: client -> entry relay -> span 1 -> ... -> span N ->

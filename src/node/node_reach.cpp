@@ -37,6 +37,8 @@ void NodeReach::fill(net::NodeInfo& info) const {
     info.reach = reach;
     info.relay_free = reach == uint8_t(net::Reach::relayed) ? 0 : relay.free_slots();
     info.relayed = relay.relayed_ids();
+    info.relay_links = uint16_t(std::min(relay.limits().max_links_per_node, 65535));
+    info.relay_bytes_per_s = relay.limits().max_bytes_per_s;
 }
 
 namespace {

@@ -90,6 +90,8 @@ std::vector<Message> samples() {
     info.reach = uint8_t(Reach::mapped);
     info.relay_free = 7;
     info.relayed = bytes(64, 9);
+    info.relay_links = 16;
+    info.relay_bytes_per_s = 1u << 24;
     DialBack dial_back{7001, key(15)};
     DialBackResult dial_result{0, "100.64.11.2:40000", "timeout"};
     RelayRegistered registered{1, "100.64.11.2:40001", "", 16, 1u << 24};
