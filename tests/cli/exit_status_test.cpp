@@ -49,6 +49,19 @@ TEST(CliExitStatus, UsageErrorsExitTwo) {
     expect_usage_error({"perplexity", "-m", m});                                // no -f
     expect_usage_error({"no-such-command"});
     expect_usage_error({});
+    // DHT flags ask for the swarm: never dropped in silence for a local run.
+    expect_usage_error({"generate", "-m", m, "-p", "hi", "--bootstrap", "127.0.0.1:9"});
+    expect_usage_error({"generate", "-m", m, "-p", "hi", "--nodes", "127.0.0.1:9", "--bootstrap", "127.0.0.1:9"});
+    expect_usage_error({"generate", "-m", m, "-p", "hi", "--swarm", "--punch-ms", "-1"});
+    expect_usage_error({"start", m, "--advertise", "nowhere"});
+}
+
+TEST(CliExitStatus, NoReachableNodeSaysWhatWasTriedAndWhy) {
+    const std::string m = random_llama_model();
+    // Port 1 on loopback refuses; a relayed address through it cannot even reach the relay.
+    const std::string relayed = std::string(64, 'b') + "@127.0.0.1:1";
+    expect_runtime_error({"generate", "-m", m, "-p", "hi", "-n", "2", "--nodes", "127.0.0.1:1," + relayed},
+                         {"no route covers layers 0:", "2 nodes found, none reachable: ", "127.0.0.1:1 refused", relayed + " refused"});
 }
 
 TEST(CliExitStatus, HelpExitsZeroWithUsageOnStdout) {

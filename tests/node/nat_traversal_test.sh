@@ -97,4 +97,16 @@ for round in 1 2 3; do
   kill $n1 $n2 2>/dev/null
   wait $n1 $n2 2>/dev/null
 done
+if [[ $CASE == relay ]]; then
+  # No relay will take it (the one named refuses): the node must say what the user can do.
+  ip netns exec "${P}home1" "$BIN" start "$MODEL" --layers 0:3 --listen 0.0.0.0:7001 --bootstrap $BOOT --dht-listen 0.0.0.0:6881 \
+    --relay 100.64.2.2:9 "${common[@]}" --key "$T/h1.key" >"$T/h1.norelay.out" 2>"$T/h1.norelay.err" &
+  n1=$!
+  pids+=($n1)
+  for _ in $(seq 300); do grep -q "no relay" "$T/h1.norelay.err" && break; sleep 0.1; done
+  grep -q "not reachable (.*): forward TCP 7001 to this machine or enable UPnP on the router; no relay in the swarm accepts this node yet" \
+    "$T/h1.norelay.err" || fail "an unreachable node without a relay does not say what to do"
+  echo "unreachable node without a relay: $(grep -o 'not reachable.*' "$T/h1.norelay.err" | cut -c1-160)"
+  kill $n1 2>/dev/null; wait $n1 2>/dev/null
+fi
 echo "PASS ($CASE): 3 of 3 generations through nodes behind NAT, equal to the single process"
