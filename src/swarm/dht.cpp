@@ -28,7 +28,6 @@
 #include <libtorrent/torrent_flags.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
@@ -49,11 +48,11 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kQuiet = std::chrono::milliseconds(300);     // peers(): replies gone quiet
 constexpr auto kListenWait = std::chrono::seconds(5);       // constructor: socket bound
 constexpr auto kStatsWait = std::chrono::seconds(1);        // routing_table_size()
+constexpr auto kJoinPoll = std::chrono::milliseconds(100);  // routing-table polls until joined
+constexpr std::chrono::milliseconds kFirstRetry{250}, kMaxRetry{8000};  // peers(): lookups that found nothing
 constexpr size_t kMaxItemValue = 990;                       // bencoded "990:" + value <= 1000
 
-lt::sha1_hash to_sha1(const std::array<uint8_t, 20>& h) {
-    return lt::sha1_hash(reinterpret_cast<const char*>(h.data()));
-}
+lt::sha1_hash to_sha1(const std::array<uint8_t, 20>& h) { return lt::sha1_hash(reinterpret_cast<const char*>(h.data())); }
 
 std::array<char, 32> to_chars(const net::Key32& k) {
     std::array<char, 32> out;
@@ -64,9 +63,7 @@ std::array<char, 32> to_chars(const net::Key32& k) {
 std::string key_string(const net::Key32& k) { return std::string(reinterpret_cast<const char*>(k.data()), k.size()); }
 
 uint64_t unix_now() {
-    return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count());
+    return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 // "host:port" with a numeric port in [1, 65535], or throws.
@@ -92,7 +89,7 @@ std::string bep44_signing_string(const std::string& salt, int64_t seq, const lt:
 
 struct PeerQuery {
     lt::sha1_hash info_hash;
-    std::set<std::string> found;
+    std::set<lt::tcp::endpoint> found;  // without our own entries
     int replies = 0;
     Clock::time_point last_reply;
 };
@@ -137,6 +134,13 @@ struct Dht::Impl {
     std::map<net::Key32, Announcement> announcements;               // by model id
     std::map<std::pair<net::Key32, net::Key32>, Publication> publications;  // by (node key, model id)
     std::set<net::Key32> lan_models;  // models with an LSD torrent
+    // Ours, to leave out of peers(): every port we ever announced (the DHT
+    // keeps an entry ~30 min after we stop) and every IP we are known by.
+    std::set<uint16_t> own_ports;
+    std::set<lt::address> own_ips;
+    Reach reach;
+    std::vector<lt::port_mapping_t> mappings;  // map_port()'s, per UPnP / NAT-PMP mapper
+    uint16_t mapped_local = 0;
     std::thread loop;
 
     void run();
@@ -146,7 +150,27 @@ struct Dht::Impl {
     void join_lan(const net::Key32& model_id, const lt::sha1_hash& ih);
     void ask_self(const lt::sha1_hash& ih);
     void on_self_reply(const lt::dht_direct_response_alert& d);
+    // Under mu:
+    // A node answered. Not dht_bootstrap_alert: without routers it comes at
+    // once, and it comes after a bootstrap that reached no one too.
+    bool joined() const { return cfg.standalone || routing_nodes > 0; }
+    bool is_own(const lt::tcp::endpoint& ep) const { return own_ports.count(ep.port()) && own_ips.count(ep.address()); }
+    bool our_mapping(lt::port_mapping_t m) const { return std::find(mappings.begin(), mappings.end(), m) != mappings.end(); }
+    void add_found(const lt::sha1_hash& ih, const std::vector<lt::tcp::endpoint>& eps);
 };
+
+// A reply with values (even only ours) came from a storing node: wait for quiet, not retries.
+void Dht::Impl::add_found(const lt::sha1_hash& ih, const std::vector<lt::tcp::endpoint>& eps) {
+    if (eps.empty()) return;
+    for (auto& q : peer_queries) {
+        if (q->info_hash != ih) continue;
+        for (const auto& ep : eps)
+            if (!is_own(ep)) q->found.insert(ep);
+        ++q->replies;
+        q->last_reply = Clock::now();
+    }
+    cv.notify_all();
+}
 
 // A lookup never asks the node that runs it, yet announces are stored on the
 // k nodes closest to the key, which can include us: on a 2-node LAN each
@@ -171,30 +195,21 @@ void Dht::Impl::ask_self(const lt::sha1_hash& ih) {
 void Dht::Impl::on_self_reply(const lt::dht_direct_response_alert& d) {
     auto* tag = d.userdata.get<lt::sha1_hash>();
     lt::bdecode_node r = d.response();
-    std::vector<std::string> found;
+    std::vector<lt::tcp::endpoint> found;
     if (r.type() == lt::bdecode_node::dict_t) {
         lt::bdecode_node values = r.dict_find_dict("r").dict_find_list("values");
         for (int i = 0; values && i < values.list_size(); ++i) {
             lt::string_view v = values.list_string_value_at(i);
             if (v.size() != 6) continue;  // compact IPv4 + port
             const auto* b = reinterpret_cast<const uint8_t*>(v.data());
-            found.push_back(std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) + "." +
-                            std::to_string(b[3]) + ":" + std::to_string((b[4] << 8) | b[5]));
+            found.emplace_back(lt::address_v4({b[0], b[1], b[2], b[3]}), uint16_t((b[4] << 8) | b[5]));
         }
     }
     std::lock_guard lk(mu);
     auto it = std::find_if(self_queries.begin(), self_queries.end(), [&](auto& p) { return p.get() == tag; });
     if (it == self_queries.end()) return;
-    for (auto& q : peer_queries) {
-        if (q->info_hash != **it) continue;
-        q->found.insert(found.begin(), found.end());
-        if (!found.empty()) {
-            ++q->replies;
-            q->last_reply = Clock::now();
-        }
-    }
+    add_found(**it, found);
     self_queries.erase(it);
-    cv.notify_all();
 }
 
 std::array<uint8_t, 20> Dht::swarm_hash(const net::Key32& model_id, const std::optional<net::Key32>& swarm_key) {
@@ -232,10 +247,10 @@ Dht::Dht(Config config) : impl_(std::make_unique<Impl>()) {
     sp.set_bool(lt::settings_pack::enable_natpmp, m.cfg.port_mapping);
     sp.set_int(lt::settings_pack::alert_mask, lt::alert_category::dht | lt::alert_category::dht_operation |
                                                   lt::alert_category::peer | lt::alert_category::status |
-                                                  lt::alert_category::error);
+                                                  lt::alert_category::error | lt::alert_category::port_mapping);
     if (m.cfg.standalone && !bootstrap.empty())
         throw std::runtime_error("dht: a standalone node takes no bootstrap nodes (got " + bootstrap + ")");
-    if (!bootstrap.empty() || m.cfg.standalone) sp.set_str(lt::settings_pack::dht_bootstrap_nodes, bootstrap);
+    if (!bootstrap.empty() || m.cfg.standalone) sp.set_str(lt::settings_pack::dht_bootstrap_nodes, "");  // no routers: see run()
     sp.set_int(lt::settings_pack::connections_limit, 50);  // only LSD torrents make connections
     if (m.cfg.one_machine) {
         sp.set_bool(lt::settings_pack::dht_restrict_routing_ips, false);
@@ -247,15 +262,6 @@ Dht::Dht(Config config) : impl_(std::make_unique<Impl>()) {
         sp.set_int(lt::settings_pack::dht_upload_rate_limit, 10 * 1000 * 1000);
     }
     m.ses = std::make_unique<lt::session>(lt::session_params(std::move(sp)));
-    // Bootstrap entries serve twice: as routers (a first lookup through them
-    // returns the nodes they know) and as ordinary nodes (pinged, then kept in
-    // the routing table, and told about us). Routers alone are never added to
-    // the table and do not learn of us, so on a private swarm the seed stays
-    // empty and no one finds anyone (seen on 127.0.0.1 with 1 seed + 8 nodes).
-    for (const auto& b : m.cfg.bootstrap) {
-        auto colon = b.rfind(':');
-        m.ses->add_dht_node({b.substr(0, colon), std::stoi(b.substr(colon + 1))});
-    }
     m.lsd_save_path = std::filesystem::temp_directory_path().string();
     m.loop = std::thread([&m] { m.run(); });
 
@@ -272,10 +278,9 @@ Dht::Dht(Config config) : impl_(std::make_unique<Impl>()) {
 Dht::~Dht() { impl_->shutdown(); }
 
 void Dht::Impl::shutdown() {
-    {
-        std::lock_guard lk(mu);
-        stop = true;
-    }
+    std::unique_lock lk(mu);
+    stop = true;
+    lk.unlock();
     cv.notify_all();
     if (loop.joinable()) loop.join();
     ses.reset();  // blocks until libtorrent's thread has stopped
@@ -284,34 +289,37 @@ void Dht::Impl::shutdown() {
 void Dht::Impl::run() {
     auto next_announce = Clock::now() + cfg.reannounce;
     auto next_publish = Clock::now() + cfg.republish;
-    auto next_stats = Clock::now();
+    auto next_stats = Clock::now(), next_ping = Clock::now();
     for (;;) {
-        {
-            std::lock_guard lk(mu);
-            if (stop) return;
-        }
+        if (std::lock_guard lk(mu); stop) return;
         ses->wait_for_alert(std::chrono::milliseconds(100));
         std::vector<lt::alert*> alerts;
         ses->pop_alerts(&alerts);
         for (lt::alert* a : alerts) handle(a);
 
         auto now = Clock::now();
-        if (now >= next_stats) {  // keeps routing_table_size() fresh
+        if (now >= next_stats) {  // keeps routing_table_size() and joined() fresh
             ses->post_dht_stats();
-            next_stats = now + std::chrono::seconds(1);
+            std::lock_guard lk(mu);
+            next_stats = now + (joined() ? std::chrono::milliseconds(1000) : kJoinPoll);
+        }
+        // Bootstrap entries are ordinary nodes: pinged, kept in the table, told
+        // about us. libtorrent never tables a router and asks one only while a
+        // lookup starts from under 3 nodes: a seed holding the announces went
+        // unasked once tables held dead clients (bench/dht_lookups.sh). Pinged
+        // again each second while the table is empty: a seed may start after us.
+        if (std::lock_guard lk(mu); routing_nodes == 0 && now >= next_ping) {
+            next_ping = now + std::chrono::seconds(1);
+            for (const auto& b : cfg.bootstrap)
+                ses->add_dht_node({b.substr(0, b.rfind(':')), std::stoi(b.substr(b.rfind(':') + 1))});
         }
         // Announces and puts made while the table was empty or small reached
         // few of the nodes closest to the key: repeat them when the first
         // node arrives and each time the table doubles.
-        bool grown = false;
-        {
-            std::lock_guard lk(mu);
-            if (routing_nodes > 0 && routing_nodes >= 2 * nodes_at_last_push) {
-                nodes_at_last_push = routing_nodes;
-                grown = true;
-            }
+        if (std::lock_guard lk(mu); routing_nodes > 0 && routing_nodes >= 2 * nodes_at_last_push) {
+            nodes_at_last_push = routing_nodes;
+            next_announce = next_publish = now;
         }
-        if (grown) next_announce = next_publish = now;
         if (now >= next_announce) {
             next_announce = now + cfg.reannounce;
             std::vector<Announcement> todo;
@@ -337,16 +345,25 @@ void Dht::Impl::handle(lt::alert* a) {
     if (auto* r = lt::alert_cast<lt::dht_get_peers_reply_alert>(a)) {
         std::vector<lt::tcp::endpoint> eps = r->peers();
         std::lock_guard lk(mu);
-        for (auto& q : peer_queries) {
-            if (q->info_hash != r->info_hash) continue;
-            for (const auto& ep : eps) {
-                std::string addr = ep.address().to_string();
-                if (ep.address().is_v6()) addr = "[" + addr + "]";
-                q->found.insert(addr + ":" + std::to_string(ep.port()));
-            }
-            ++q->replies;
-            q->last_reply = Clock::now();
-        }
+        add_found(r->info_hash, eps);
+    } else if (auto* e = lt::alert_cast<lt::external_ip_alert>(a)) {
+        // Voted by DHT replies (BEP 42) and the router; never loopback or private.
+        std::lock_guard lk(mu);
+        reach.external_ip = e->external_address.to_string();
+        own_ips.insert(e->external_address);
+        cv.notify_all();
+    } else if (auto* pm = lt::alert_cast<lt::portmap_alert>(a)) {
+        std::lock_guard lk(mu);
+        // libtorrent maps its listen ports through the same mappers: only our indices count.
+        if (pm->map_protocol != lt::portmap_protocol::tcp || !our_mapping(pm->mapping)) return;
+        reach.mapped_port = uint16_t(pm->external_port);
+        reach.mapped_by = pm->map_transport == lt::portmap_transport::natpmp ? "NAT-PMP" : "UPnP";
+        cv.notify_all();
+    } else if (auto* pe = lt::alert_cast<lt::portmap_error_alert>(a)) {
+        std::lock_guard lk(mu);
+        if (!our_mapping(pe->mapping)) return;
+        reach.mapping_error = std::string(pe->map_transport == lt::portmap_transport::natpmp ? "NAT-PMP: " : "UPnP: ") +
+                              pe->error.message();
         cv.notify_all();
     } else if (auto* d = lt::alert_cast<lt::dht_direct_response_alert>(a)) {
         on_self_reply(*d);
@@ -366,10 +383,12 @@ void Dht::Impl::handle(lt::alert* a) {
         ++stats_generation;
         cv.notify_all();
     } else if (auto* l = lt::alert_cast<lt::listen_succeeded_alert>(a)) {
+        std::lock_guard lk(mu);
+        lt::address ip = l->address;
+        own_ips.insert(ip);
+        if (ip.is_unspecified() || ip.is_loopback()) own_ips.insert({lt::address_v4::loopback(), lt::address_v6::loopback()});
         if (l->socket_type == lt::socket_type_t::utp) {  // the UDP socket (uTP and DHT)
-            std::lock_guard lk(mu);
             udp_port = l->port;
-            lt::address ip = l->address;
             if (ip.is_unspecified())
                 ip = ip.is_v6() ? lt::address(lt::address_v6::loopback()) : lt::address(lt::address_v4::loopback());
             self = lt::udp::endpoint(ip, l->port);
@@ -424,6 +443,7 @@ void Dht::announce(const net::Key32& model_id, uint16_t serving_port) {
     {
         std::lock_guard lk(m.mu);
         m.announcements[model_id] = Announcement{ih, serving_port};
+        m.own_ports.insert(serving_port);
     }
     m.ses->dht_announce(ih, serving_port);
     m.join_lan(model_id, ih);
@@ -446,39 +466,84 @@ void Dht::Impl::join_lan(const net::Key32& model_id, const lt::sha1_hash& ih) {
 }
 
 void Dht::withdraw(const net::Key32& model_id) {
-    Impl& m = *impl_;
-    {
-        std::lock_guard lk(m.mu);
-        m.announcements.erase(model_id);
-    }
     // The LSD torrent stays: it only tells LAN peers where our DHT node is.
+    std::lock_guard lk(impl_->mu);
+    impl_->announcements.erase(model_id);
 }
 
 std::vector<std::string> Dht::peers(const net::Key32& model_id, std::chrono::milliseconds timeout) {
     Impl& m = *impl_;
-    auto deadline = Clock::now() + timeout;
+    const auto deadline = Clock::now() + timeout;
     auto q = std::make_shared<PeerQuery>();
     q->info_hash = to_sha1(swarm_hash(model_id, m.cfg.swarm_key));
-    {
-        std::lock_guard lk(m.mu);
-        m.peer_queries.push_back(q);
-    }
-    m.ses->dht_get_peers(q->info_hash);
-    m.ask_self(q->info_hash);
     m.join_lan(model_id, q->info_hash);
     std::unique_lock lk(m.mu);
+    // Before libtorrent has started its DHT, dht_get_peers is dropped; with
+    // an empty table the lookup ends at once with nothing.
+    m.cv.wait_until(lk, deadline, [&] { return m.joined() || m.stop; });
+    m.peer_queries.push_back(q);
+    auto retry = kFirstRetry;
+    auto next_try = Clock::now();
     for (;;) {
-        auto now = Clock::now();
+        const auto now = Clock::now();
         if (now >= deadline || m.stop) break;
-        auto until = deadline;
         if (q->replies > 0) {
             if (now >= q->last_reply + kQuiet) break;
-            until = std::min(until, q->last_reply + kQuiet);
+            m.cv.wait_until(lk, std::min(deadline, q->last_reply + kQuiet));
+        } else if (now >= next_try) {
+            // Nothing yet: the table lacked the storing nodes, or the announce had not
+            // landed. A timer, not the lookup's end: dead nodes keep one open 15 s.
+            lk.unlock();
+            m.ses->dht_get_peers(q->info_hash);
+            m.ask_self(q->info_hash);
+            lk.lock();
+            next_try = now + retry;
+            retry = std::min<std::chrono::milliseconds>(2 * retry, kMaxRetry);
+        } else {
+            m.cv.wait_until(lk, std::min(deadline, next_try));
         }
-        m.cv.wait_until(lk, until);
     }
     m.peer_queries.remove(q);
-    return {q->found.begin(), q->found.end()};
+    std::set<std::string> out;
+    for (const auto& ep : q->found) {  // is_own again: an external IP may have come since
+        const std::string ip = ep.address().to_string();
+        if (!m.is_own(ep)) out.insert((ep.address().is_v6() ? "[" + ip + "]" : ip) + ":" + std::to_string(ep.port()));
+    }
+    return {out.begin(), out.end()};
+}
+
+bool Dht::wait_bootstrapped(std::chrono::milliseconds timeout) {
+    Impl& m = *impl_;
+    std::unique_lock lk(m.mu);
+    return m.cv.wait_for(lk, timeout, [&] { return m.joined() || m.stop; }) && !m.stop;
+}
+
+void Dht::map_port(uint16_t local_tcp_port) {
+    Impl& m = *impl_;
+    if (!m.cfg.port_mapping) return;
+    // mu is held across add_port_mapping so that the loop cannot handle the
+    // mapping's alert before we know its index; libtorrent never takes mu.
+    std::lock_guard lk(m.mu);
+    if (local_tcp_port == m.mapped_local) return;
+    for (lt::port_mapping_t h : m.mappings) m.ses->delete_port_mapping(h);
+    m.mappings = m.ses->add_port_mapping(lt::portmap_protocol::tcp, local_tcp_port, local_tcp_port);
+    m.mapped_local = local_tcp_port;
+    // libtorrent runs no mapper on loopback or local-network listen sockets.
+    m.reach = {m.reach.external_ip, 0, "", m.mappings.empty() ? "no UPnP / NAT-PMP router on the listen interfaces" : ""};
+    m.cv.notify_all();
+}
+
+Dht::Reach Dht::reach() const {
+    std::lock_guard lk(impl_->mu);
+    return impl_->reach;
+}
+
+Dht::Reach Dht::wait_reach(std::chrono::milliseconds timeout, bool want_mapping) {
+    Impl& m = *impl_;
+    std::unique_lock lk(m.mu);
+    const auto mapped = [&] { return !want_mapping || m.mapped_local == 0 || m.reach.mapped_port || !m.reach.mapping_error.empty(); };
+    m.cv.wait_for(lk, timeout, [&] { return m.stop || (!m.reach.external_ip.empty() && mapped()); });
+    return m.reach;
 }
 
 void Dht::publish(const NodeRecord& record, const net::Identity& id) {
@@ -507,18 +572,15 @@ std::optional<NodeRecord> Dht::fetch(const net::Key32& node_id, const net::Key32
     auto q = std::make_shared<ItemQuery>();
     q->key = to_chars(node_id);
     q->salt = key_string(record_salt(model_id, m.cfg.swarm_key));
-    {
-        std::lock_guard lk(m.mu);
-        m.item_queries.push_back(q);
-    }
+    std::unique_lock lk(m.mu);
+    m.item_queries.push_back(q);
+    lk.unlock();
     m.ses->dht_get_item(q->key, q->salt);
-    std::vector<std::string> values;
-    {
-        std::unique_lock lk(m.mu);
-        m.cv.wait_until(lk, deadline, [&] { return q->done || m.stop; });
-        m.item_queries.remove(q);
-        values = q->values;
-    }
+    lk.lock();
+    m.cv.wait_until(lk, deadline, [&] { return q->done || m.stop; });
+    m.item_queries.remove(q);
+    const std::vector<std::string> values = q->values;
+    lk.unlock();
     // libtorrent has checked the BEP 44 signature; now check the record.
     std::optional<NodeRecord> best;
     uint64_t now = unix_now();

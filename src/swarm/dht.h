@@ -41,8 +41,9 @@ public:
     struct Config {
         // "ip:port" for the DHT's UDP socket (and libtorrent's TCP listener).
         std::string listen = "127.0.0.1:0";
-        // "host:port" DHT nodes to join through; empty = libtorrent's public
-        // default routers (router.bittorrent.com, dht.transmissionbt.com, ...).
+        // "host:port" DHT nodes to join through, kept as ordinary nodes (a seed
+        // stores announces, so lookups must reach it); empty = libtorrent's
+        // public default routers (router.bittorrent.com, dht.transmissionbt.com, ...).
         std::vector<std::string> bootstrap;
         // Join nobody (a seed, or a LAN-only node found through LSD); then
         // `bootstrap` must be empty.
@@ -79,9 +80,36 @@ public:
     // Stops re-announcing (the DHT drops the entry when it expires); LAN
     // discovery of our DHT node goes on.
     void withdraw(const net::Key32& model_id);
-    // "ip:port" of nodes announced on the model's swarm. Returns once replies
-    // have gone quiet for 300 ms after the first one, or at the timeout.
+    // "ip:port" of nodes announced on the model's swarm, never our own: an
+    // entry whose port we announced (now or earlier) and whose IP is ours (a
+    // listen address: libtorrent expands 0.0.0.0 into every interface's;
+    // loopback with those; an external IP we learnt) is left out. Waits for
+    // wait_bootstrapped() first, then looks up; while nothing has come back
+    // it looks again after 250 ms, 500 ms, 1 s, 2 s, 4 s, then every 8 s.
+    // Returns once replies have gone quiet for 300 ms after the first one,
+    // or at the timeout (which the wait counts against).
     std::vector<std::string> peers(const net::Key32& model_id, std::chrono::milliseconds timeout);
+    // Waits until the DHT has joined: a node answered and sits in the routing
+    // table (a standalone DHT at once). False at the timeout, e.g. when no
+    // bootstrap node answers.
+    bool wait_bootstrapped(std::chrono::milliseconds timeout);
+
+    // What this host learnt about how others reach it.
+    struct Reach {
+        std::string external_ip;    // our address as others see it (DHT votes, BEP 42, or the router); empty: unknown
+        uint16_t mapped_port = 0;   // external TCP port the router forwards to map_port()'s port; 0: none (yet)
+        std::string mapped_by;      // "UPnP" or "NAT-PMP"
+        std::string mapping_error;  // the last failure for our mapping (with mapped_port set: the other protocol's)
+    };
+    // Asks the home router (UPnP and NAT-PMP) to forward TCP `local_tcp_port`
+    // to us on the same external port, replacing an earlier map_port's
+    // mapping. A no-op when Config::port_mapping is off. Results show in reach().
+    void map_port(uint16_t local_tcp_port);
+    Reach reach() const;
+    // Waits until the external IP is known and, with `want_mapping`, port
+    // mapping on and map_port() called, until the router answered (mapped or
+    // failed), or until the timeout; returns reach().
+    Reach wait_reach(std::chrono::milliseconds timeout, bool want_mapping);
 
     // Publishes `record` exactly as given (sign it first with record.sign(id))
     // as id's BEP 44 item, salt = record.model_id, and republishes it
