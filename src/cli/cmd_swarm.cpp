@@ -31,6 +31,10 @@ int cmd_swarm(int argc, char** argv) {
     auto dc = dht_config(args);
     if (!args.has("--dht-listen")) dc.listen = "0.0.0.0:0";
     swarm::Dht dht(dc);
+    if (std::getenv("LLM_NODE_SWARM_DEBUG")) {
+        const auto ih = swarm::Dht::swarm_hash(model_id, dc.swarm_key);
+        std::fprintf(stderr, "[swarm] info-hash %s\n", net::to_hex(ih.data(), ih.size()).c_str());
+    }
     const auto timeout = std::chrono::milliseconds(1000 * args.integer("--timeout", 5));
     std::vector<net::ProbedNode> nodes;
     const std::vector<std::string> found = dht.peers(model_id, timeout);

@@ -120,13 +120,14 @@ void SwarmNode::run() {
         if (!settled) {
             settle_reachability();
             settled = true;
-        } else if (reach_ == uint8_t(net::Reach::relayed)) {
+        } else if (reach_ == uint8_t(net::Reach::relayed) && !relay_.empty()) {
             node_->use_relay(relay_);  // a new node process: register again
         }
         node_->set_reach(reach_);
         // A relayed node is reached through its relay's listing, not the DHT.
         if (reach_ == uint8_t(net::Reach::relayed)) dht_->withdraw(model_id_);
-        else dht_->announce(model_id_, uint16_t(std::stoi(advertised_.substr(advertised_.rfind(':') + 1))));
+        else dht_->announce(model_id_, uint16_t(std::stoi(advertised_.substr(advertised_.rfind(':') + 1))),
+                            advertised_.substr(0, advertised_.rfind(':')));
         swarm::NodeRecord rec;
         rec.address = advertised_;
         rec.span_start = uint32_t(span->first);

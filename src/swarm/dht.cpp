@@ -1,4 +1,4 @@
-// The only file that includes libtorrent. See dht.h for the contract.
+// With dht_self.cpp, the only files that include libtorrent (through dht_impl.h). See dht.h for the contract.
 //
 // Threads: libtorrent's network thread runs the DHT. `loop_` (one thread per
 // Dht) waits for alerts, turns them into results on the query objects below,
@@ -12,38 +12,12 @@
 // We never convert: the put callback builds the BEP 44 signing string itself
 // and signs it with net::Identity::sign (plain Ed25519, which libtorrent's
 // ed25519_verify accepts), so the key stays inside net::Identity.
-#include "swarm/dht.h"
+#include "swarm/dht_impl.h"
 
 #include "net/swarm_key.h"
 
-#include <libtorrent/add_torrent_params.hpp>
-#include <libtorrent/alert_types.hpp>
-#include <libtorrent/bdecode.hpp>
-#include <libtorrent/bencode.hpp>
-#include <libtorrent/entry.hpp>
-#include <libtorrent/hasher.hpp>
-#include <libtorrent/session.hpp>
-#include <libtorrent/session_params.hpp>
-#include <libtorrent/settings_pack.hpp>
-#include <libtorrent/torrent_flags.hpp>
-
-#include <algorithm>
-#include <condition_variable>
-#include <cstring>
-#include <filesystem>
-#include <list>
-#include <map>
-#include <mutex>
-#include <set>
-#include <stdexcept>
-#include <thread>
-
-namespace lt = libtorrent;
-
 namespace llmn::swarm {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr auto kQuiet = std::chrono::milliseconds(300);     // peers(): replies gone quiet
 constexpr auto kListenWait = std::chrono::seconds(5);       // constructor: socket bound
@@ -87,77 +61,8 @@ std::string bep44_signing_string(const std::string& salt, int64_t seq, const lt:
     return out;
 }
 
-struct PeerQuery {
-    lt::sha1_hash info_hash;
-    std::set<lt::tcp::endpoint> found;  // without our own entries
-    int replies = 0;
-    Clock::time_point last_reply;
-};
-
-struct ItemQuery {
-    std::array<char, 32> key;
-    std::string salt;
-    bool done = false;            // the authoritative (last) answer came
-    std::vector<std::string> values;  // every string value seen
-};
-
-struct Announcement {
-    lt::sha1_hash info_hash;
-    uint16_t port;
-};
-
-struct Publication {
-    net::Key32 salt;
-    std::string value;
-    net::Identity id;
-};
-
 }  // namespace
 
-struct Dht::Impl {
-    Config cfg;
-    std::unique_ptr<lt::session> ses;
-    std::string lsd_save_path;
-
-    std::mutex mu;
-    std::condition_variable cv;
-    bool stop = false;
-    uint16_t udp_port = 0;
-    lt::udp::endpoint self;  // our DHT socket, for get_peers on our own storage
-    std::list<std::unique_ptr<lt::sha1_hash>> self_queries;  // userdata of those requests
-    std::string listen_error;
-    size_t routing_nodes = 0;
-    size_t nodes_at_last_push = 0;  // routing_nodes when we last re-pushed everything
-    uint64_t stats_generation = 0;
-    std::list<std::shared_ptr<PeerQuery>> peer_queries;
-    std::list<std::shared_ptr<ItemQuery>> item_queries;
-    std::map<net::Key32, Announcement> announcements;               // by model id
-    std::map<std::pair<net::Key32, net::Key32>, Publication> publications;  // by (node key, model id)
-    std::set<net::Key32> lan_models;  // models with an LSD torrent
-    // Ours, to leave out of peers(): every port we ever announced (the DHT
-    // keeps an entry ~30 min after we stop) and every IP we are known by.
-    std::set<uint16_t> own_ports;
-    std::set<lt::address> own_ips;
-    Reach reach;
-    std::vector<lt::port_mapping_t> mappings;  // map_port()'s, per UPnP / NAT-PMP mapper
-    uint16_t mapped_local = 0;
-    std::thread loop;
-
-    void run();
-    void shutdown();
-    void handle(lt::alert* a);
-    void put(const Publication& p);
-    void join_lan(const net::Key32& model_id, const lt::sha1_hash& ih);
-    void ask_self(const lt::sha1_hash& ih);
-    void on_self_reply(const lt::dht_direct_response_alert& d);
-    // Under mu:
-    // A node answered. Not dht_bootstrap_alert: without routers it comes at
-    // once, and it comes after a bootstrap that reached no one too.
-    bool joined() const { return cfg.standalone || routing_nodes > 0; }
-    bool is_own(const lt::tcp::endpoint& ep) const { return own_ports.count(ep.port()) && own_ips.count(ep.address()); }
-    bool our_mapping(lt::port_mapping_t m) const { return std::find(mappings.begin(), mappings.end(), m) != mappings.end(); }
-    void add_found(const lt::sha1_hash& ih, const std::vector<lt::tcp::endpoint>& eps);
-};
 
 // A reply with values (even only ours) came from a storing node: wait for quiet, not retries.
 void Dht::Impl::add_found(const lt::sha1_hash& ih, const std::vector<lt::tcp::endpoint>& eps) {
@@ -170,46 +75,6 @@ void Dht::Impl::add_found(const lt::sha1_hash& ih, const std::vector<lt::tcp::en
         q->last_reply = Clock::now();
     }
     cv.notify_all();
-}
-
-// A lookup never asks the node that runs it, yet announces are stored on the
-// k nodes closest to the key, which can include us: on a 2-node LAN each
-// node's entry lives only on the other. So peers() also sends get_peers to
-// our own DHT socket and merges the "values" it returns.
-void Dht::Impl::ask_self(const lt::sha1_hash& ih) {
-    lt::udp::endpoint ep;
-    lt::sha1_hash* tag = nullptr;
-    {
-        std::lock_guard lk(mu);
-        if (self.port() == 0) return;
-        ep = self;
-        self_queries.push_back(std::make_unique<lt::sha1_hash>(ih));
-        tag = self_queries.back().get();
-    }
-    lt::entry e;
-    e["q"] = "get_peers";
-    e["a"]["info_hash"] = std::string(ih.data(), ih.size());
-    ses->dht_direct_request(ep, e, lt::client_data_t(tag));
-}
-
-void Dht::Impl::on_self_reply(const lt::dht_direct_response_alert& d) {
-    auto* tag = d.userdata.get<lt::sha1_hash>();
-    lt::bdecode_node r = d.response();
-    std::vector<lt::tcp::endpoint> found;
-    if (r.type() == lt::bdecode_node::dict_t) {
-        lt::bdecode_node values = r.dict_find_dict("r").dict_find_list("values");
-        for (int i = 0; values && i < values.list_size(); ++i) {
-            lt::string_view v = values.list_string_value_at(i);
-            if (v.size() != 6) continue;  // compact IPv4 + port
-            const auto* b = reinterpret_cast<const uint8_t*>(v.data());
-            found.emplace_back(lt::address_v4({b[0], b[1], b[2], b[3]}), uint16_t((b[4] << 8) | b[5]));
-        }
-    }
-    std::lock_guard lk(mu);
-    auto it = std::find_if(self_queries.begin(), self_queries.end(), [&](auto& p) { return p.get() == tag; });
-    if (it == self_queries.end()) return;
-    add_found(**it, found);
-    self_queries.erase(it);
 }
 
 std::array<uint8_t, 20> Dht::swarm_hash(const net::Key32& model_id, const std::optional<net::Key32>& swarm_key) {
@@ -320,6 +185,12 @@ void Dht::Impl::run() {
             nodes_at_last_push = routing_nodes;
             next_announce = next_publish = now;
         }
+        // A first announce can miss (seen behind NAT: the storing node had it
+        // only after a later one): repeat a new one after 1, 2 and 4 s.
+        if (std::lock_guard lk(mu); early_announces > 0 && now >= next_early) {
+            next_announce = now;
+            next_early = now + std::chrono::seconds(1 << (3 - early_announces--));
+        }
         if (now >= next_announce) {
             next_announce = now + cfg.reannounce;
             std::vector<Announcement> todo;
@@ -327,7 +198,10 @@ void Dht::Impl::run() {
                 std::lock_guard lk(mu);
                 for (const auto& [model, a] : announcements) todo.push_back(a);
             }
-            for (const auto& a : todo) ses->dht_announce(a.info_hash, a.port);
+            for (const auto& a : todo) {
+                ses->dht_announce(a.info_hash, a.port);
+                store_self(a);
+            }
         }
         if (now >= next_publish) {
             next_publish = now + cfg.republish;
@@ -437,15 +311,22 @@ size_t Dht::routing_table_size() const {
     return m.routing_nodes;
 }
 
-void Dht::announce(const net::Key32& model_id, uint16_t serving_port) {
+void Dht::announce(const net::Key32& model_id, uint16_t serving_port, const std::string& reachable_ip) {
     Impl& m = *impl_;
     lt::sha1_hash ih = to_sha1(swarm_hash(model_id, m.cfg.swarm_key));
+    const Announcement a{ih, serving_port, reachable_ip};
     {
         std::lock_guard lk(m.mu);
-        m.announcements[model_id] = Announcement{ih, serving_port};
+        m.announcements[model_id] = a;
         m.own_ports.insert(serving_port);
     }
     m.ses->dht_announce(ih, serving_port);
+    m.store_self(a);
+    {
+        std::lock_guard lk(m.mu);
+        m.early_announces = 3;
+        m.next_early = Clock::now() + std::chrono::seconds(1);
+    }
     m.join_lan(model_id, ih);
 }
 

@@ -76,7 +76,10 @@ public:
 
     // Announces `serving_port` on the model's swarm now and every
     // `reannounce` until the Dht is destroyed (a second call replaces the port).
-    void announce(const net::Key32& model_id, uint16_t serving_port);
+    // With `reachable_ip` (the IP others reach this node at), the announce is
+    // also kept in our own DHT storage, so a swarm whose other DHT nodes are
+    // few or unreachable (a bootstrap node serving it) still finds us.
+    void announce(const net::Key32& model_id, uint16_t serving_port, const std::string& reachable_ip = "");
     // Stops re-announcing (the DHT drops the entry when it expires); LAN
     // discovery of our DHT node goes on.
     void withdraw(const net::Key32& model_id);
