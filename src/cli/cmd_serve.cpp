@@ -34,6 +34,9 @@ int cmd_serve(int argc, char** argv) {
                {{"--max-ctx"}, true, "positions per session (default 4096)"},
                {{"--idle-timeout"}, true, "seconds before an idle session is dropped (default 300)"},
                {{"--relay"}, true, "HOST:PORT of a relay to serve through (this node cannot be reached: it is behind NAT)"},
+               {{"--relay-slots"}, true, "nodes behind NAT this node relays at once (default 8; 0: none)"},
+               {{"--relay-links"}, true, "spliced links a relay gives each relayed node (default 16)"},
+               {{"--relay-mibps"}, true, "MiB/s a relay gives each relayed node, each way (default 16)"},
                {{"--punch-ms"}, true, "links through relays try a direct connection for this long (default 1500; 0: never)"},
                {{"--swarm-key"}, true, "private swarm: FILE of 32 random bytes (or 64 hex digits); only peers with it may connect "
                                        "(make one with: head -c 32 /dev/urandom > swarm.key)"},
@@ -68,6 +71,12 @@ int cmd_serve(int argc, char** argv) {
     cfg.swarm_key = swarm_key(args);
     cfg.punch_window = std::chrono::milliseconds(args.integer("--punch-ms", cfg.punch_window.count()));
     if (cfg.punch_window.count() < 0) throw UsageError("--punch-ms must be >= 0");
+    cfg.relay_slots = int(args.integer("--relay-slots", args.has("--relay-only") ? 32 : cfg.relay_slots));
+    cfg.relay_links_per_node = int(args.integer("--relay-links", cfg.relay_links_per_node));
+    const int64_t mibps = args.integer("--relay-mibps", cfg.relay_bytes_per_s >> 20);
+    if (cfg.relay_slots < 0 || cfg.relay_links_per_node <= 0 || mibps <= 0 || mibps > 4095)
+        throw UsageError("--relay-slots must be >= 0, --relay-links > 0 and --relay-mibps 1..4095");
+    cfg.relay_bytes_per_s = uint32_t(mibps) << 20;
     const std::string relay = args.str("--relay");
     if (!relay.empty()) cfg.relay_slots = 0;  // relayed itself: relays no one
 

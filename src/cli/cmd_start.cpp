@@ -86,7 +86,7 @@ int cmd_start(int argc, char** argv) {
             throw UsageError("--advertise wants HOST:PORT, got '" + cfg.advertise + "'");
     }
     cfg.relay = args.str("--relay");
-    cfg.node.relay_slots = int(args.integer("--relay-slots", 8));
+    cfg.node.relay_slots = int(args.integer("--relay-slots", args.has("--relay-only") ? 32 : 8));
     if (cfg.node.relay_slots < 0) throw UsageError("--relay-slots must be >= 0");
     cfg.dht = dht_config(args);
     cfg.node.swarm_key = cfg.dht.swarm_key;  // private swarm: the node's links prove the key too

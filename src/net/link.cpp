@@ -39,6 +39,12 @@ Link::~Link() {
 
 bool Link::is_open() const { return !closed_ && socket_.is_open(); }
 
+void Link::send_detached(const std::shared_ptr<Link>& link, Message m) {
+    if (!link || !link->is_open()) return;
+    asio::co_spawn(link->executor(), [link, m = std::move(m)]() -> asio::awaitable<void> { co_await link->write(m); },
+                   [](std::exception_ptr) {});
+}
+
 asio::ip::tcp::socket Link::release() {
     if (reading_ || writing_ || !out_.empty() || closed_)
         throw NetError(Errc::internal, who() + ": release() while a frame is in flight or after close");

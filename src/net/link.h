@@ -61,6 +61,9 @@ public:
     // (a failed or timed-out write closes the link). `m` is sealed before the
     // first suspension, so it may be a temporary even when write() is co_spawned.
     asio::awaitable<void> write(const Message& m);
+    // Sends `m` from a detached coroutine on the link's executor, without
+    // waiting; a failure closes the link (its reader notices). Null or closed: nothing.
+    static void send_detached(const std::shared_ptr<Link>& link, Message m);
     // Best-effort ERROR frame (session 0) then close; idempotent.
     void close(Errc why, const std::string& text = "");
     bool is_open() const;

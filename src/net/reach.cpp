@@ -23,12 +23,6 @@ std::string host_of(const std::string& host_port) {
     return colon == std::string::npos ? host_port : host_port.substr(0, colon);
 }
 
-void post_write(const std::shared_ptr<Link>& link, Message m) {
-    if (!link || !link->is_open()) return;
-    asio::co_spawn(link->executor(), [link, m = std::move(m)]() -> asio::awaitable<void> { co_await link->write(m); },
-                   [](std::exception_ptr) {});
-}
-
 }  // namespace
 
 DialBackResult ask_dial_back(const std::string& helper, uint16_t port, const Key32& identity, LinkOptions opts,
@@ -69,7 +63,7 @@ void DialBackService::on_request(const std::shared_ptr<Link>& link, const DialBa
     while (!times.empty() && now - times.front() > std::chrono::minutes(1)) times.pop_front();
     if (recent_.size() > 4096) recent_.clear();  // bounded memory under a flood of source addresses
     if (int(times.size()) >= kDialBacksPerIpPerMinute || running_ >= kDialBacksAtOnce || req.port == 0)
-        return post_write(link, DialBackResult{0, observed, req.port == 0 ? "port 0" : "dial-back rate limit reached: try again in a minute"});
+        return Link::send_detached(link, DialBackResult{0, observed, req.port == 0 ? "port 0" : "dial-back rate limit reached: try again in a minute"});
     times.push_back(now);
     ++running_;
     LinkOptions opts = opts_;

@@ -152,28 +152,20 @@ struct RelayService::Pending {
 
 RelayService::RelayService(asio::any_io_executor ex, RelayLimits limits) : ex_(std::move(ex)), limits_(limits) {}
 
-namespace {
-void post_write(const std::shared_ptr<Link>& link, Message m) {
-    if (!link || !link->is_open()) return;
-    asio::co_spawn(link->executor(), [link, m = std::move(m)]() -> asio::awaitable<void> { co_await link->write(m); },
-                   [](std::exception_ptr) {});
-}
-}  // namespace
-
 void RelayService::on_register(const std::shared_ptr<Link>& link) {
     const Key32 id = link->peer_identity();
     auto it = nodes_.find(id);
     if (it == nodes_.end() && int(nodes_.size()) >= limits_.max_nodes) {
         const std::string why = limits_.max_nodes == 0 ? "this node does not relay"
                                                        : "relay full: " + std::to_string(nodes_.size()) + " nodes relayed already";
-        return post_write(link, RelayRegistered{0, link->peer_address(), why, 0, 0});
+        return Link::send_detached(link, RelayRegistered{0, link->peer_address(), why, 0, 0});
     }
     auto node = it == nodes_.end() ? std::make_shared<Relayed>() : it->second;
     node->id = id;
     node->link = link;
     node->to_node->rate = node->from_node->rate = double(limits_.max_bytes_per_s);
     nodes_[id] = node;
-    post_write(link, RelayRegistered{1, link->peer_address(), "", uint32_t(limits_.max_links_per_node), limits_.max_bytes_per_s});
+    Link::send_detached(link, RelayRegistered{1, link->peer_address(), "", uint32_t(limits_.max_links_per_node), limits_.max_bytes_per_s});
 }
 
 void RelayService::on_closed(const Link* link) {
@@ -207,7 +199,7 @@ asio::awaitable<bool> RelayService::on_dial(std::shared_ptr<Link> link, RelayDia
     p->punch_ms = std::min(dial.punch_ms, kMaxPunchMs);
     pending_[token] = p;
     ++node->pending;
-    post_write(kept, RelayIncoming{token});
+    Link::send_detached(kept, RelayIncoming{token});
     // on_accept completes the hand-off and wakes us; past the deadline we give up
     // unless it has already claimed this dial.
     for (auto deadline = Clock::now() + kNodeAnswer;;) {

@@ -110,7 +110,6 @@ void SwarmNode::run() {
         nc.listen = listen;
         nc.relay_only = cfg_.relay_only;
         nc.tokens_per_s = nc.relay_only ? 0.0 : 1.0 / (seconds_per_layer_ * (span->second - span->first));
-        if (nc.relay_only) nc.relay_slots = std::max(nc.relay_slots, 32);
         node_ = std::make_unique<Node>(nc);
         bound_ = node_->listen_address();
         listen = bound_;  // keep the port across moves: it is what we announce

@@ -5,6 +5,7 @@
 // and the dial-back check tells a reachable address from one that is not.
 #include <gtest/gtest.h>
 
+#include "client/circuit_session.h"
 #include "client/remote_session.h"
 #include "net/probe.h"
 #include "net/reach.h"
@@ -64,6 +65,22 @@ TEST(Relay, ARelayedNodeServesARouteWithIdenticalTokensThroughTheRelayAndPunched
     }
 }
 
+TEST(Relay, OnionCircuitsRunThroughARelayedSpanAndARelayedExitRelay) {
+    RelayedSwarm s;
+    NodeProcess entry({"serve", "-m", relay_model(), "--relay-only", "--listen", "127.0.0.1:0"});
+    NodeProcess exit_relay({"serve", "-m", relay_model(), "--relay-only", "--listen", "127.0.0.1:0", "--relay", s.last.address()});
+    ASSERT_TRUE(relay_lists(s.first.address(), s.relayed.field("node_id")));
+    ASSERT_TRUE(relay_lists(s.last.address(), exit_relay.field("node_id")));
+    client::CircuitPlan plan{{s.first.address(), s.relayed.field("address"), s.last.address()}, entry.address(), exit_relay.field("address")};
+    client::RemoteConfig rc;
+    rc.n_ctx = 64;
+    rc.wire_f32 = true;
+    tensor::ThreadPool pool(1);
+    const std::vector<int32_t> prompt = {1, 40, 50, 60};
+    client::CircuitSession session(engine::Model::load(relay_model()), plan, rc, pool);
+    EXPECT_EQ(testing::greedy(session, prompt, 16), testing::local_greedy(relay_model(), prompt, 16));
+}
+
 TEST(Relay, ProbesFindTheRelayedNodeThroughItsRelay) {
     RelayedSwarm s;
     ASSERT_TRUE(relay_lists(s.first.address(), s.relayed.field("node_id")));
@@ -79,6 +96,26 @@ TEST(Relay, ProbesFindTheRelayedNodeThroughItsRelay) {
             EXPECT_EQ(p.info.relay_free, 0) << "a relayed node relays no one";
         }
     EXPECT_TRUE(found) << r.summary(2);
+}
+
+TEST(Relay, ARelayGivesEachRelayedNodeAtMostItsLinkCap) {
+    NodeProcess relay({"serve", "-m", relay_model(), "--layers", "0:2", "--listen", "127.0.0.1:0", "-t", "1", "--relay-links", "1"});
+    NodeProcess relayed({"serve", "-m", relay_model(), "--layers", "0:6", "--listen", "127.0.0.1:0", "-t", "1", "--relay", relay.address()});
+    ASSERT_TRUE(relay_lists(relay.address(), relayed.field("node_id")));
+    client::RemoteConfig rc;
+    rc.n_ctx = 32;
+    rc.punch_window = std::chrono::milliseconds(0);  // both sessions through the relay
+    tensor::ThreadPool pool(1);
+    client::RemoteSession first(engine::Model::load(relay_model()), {relayed.field("address")}, rc, pool);
+    try {
+        client::RemoteSession second(engine::Model::load(relay_model()), {relayed.field("address")}, rc, pool);
+        FAIL() << "a second spliced link went past a cap of 1";
+    } catch (const client::RemoteError& e) {
+        EXPECT_NE(std::string(e.what()).find("links through this relay are in use"), std::string::npos) << e.what();
+    }
+    std::vector<float> logits;
+    first.eval({1, 2, 3}, logits);  // the first link still works
+    EXPECT_FALSE(logits.empty());
 }
 
 TEST(Relay, AnUnknownNodeOrADeadRelayIsAClearError) {
