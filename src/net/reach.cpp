@@ -15,8 +15,8 @@ namespace {
 constexpr int kDialBacksPerIpPerMinute = 6;
 constexpr int kDialBacksAtOnce = 8;
 constexpr auto kDialBackTimeout = std::chrono::seconds(3);
-constexpr auto kRegisterTimeout = std::chrono::seconds(5);
-constexpr auto kKeepAlive = std::chrono::seconds(20);
+constexpr std::chrono::milliseconds kRegisterTimeout{5000};
+constexpr std::chrono::milliseconds kKeepAlive{20000};
 
 std::string host_of(const std::string& host_port) {
     const auto colon = host_port.rfind(':');
@@ -104,8 +104,8 @@ asio::awaitable<void> RelayClient::run(std::string relay, uint64_t generation) {
         link_ = link;
         const Message msg2 = RelayRegister{};
         co_await link->write(msg2);
-        Message m = co_await link->read(std::chrono::duration_cast<std::chrono::milliseconds>(kRegisterTimeout));
-        if (std::holds_alternative<NodeInfo>(m)) m = co_await link->read(std::chrono::duration_cast<std::chrono::milliseconds>(kRegisterTimeout));
+        Message m = co_await link->read(kRegisterTimeout);
+        if (std::holds_alternative<NodeInfo>(m)) m = co_await link->read(kRegisterTimeout);  // a node's first frame
         const auto* reg = std::get_if<RelayRegistered>(&m);
         if (!reg) throw NetError(Errc::bad_message, "relay " + relay + " answered " + to_string(m));
         if (!reg->ok) throw NetError(Errc::overloaded, "relay " + relay + " refused: " + reg->text);
@@ -115,13 +115,13 @@ asio::awaitable<void> RelayClient::run(std::string relay, uint64_t generation) {
         // answers nothing for three of them is gone.
         asio::co_spawn(ex_, [link, generation, this]() -> asio::awaitable<void> {
             for (uint64_t n = 1; link->is_open() && generation == generation_; ++n) {
-                co_await detail::sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(kKeepAlive));
+                co_await detail::sleep_for(kKeepAlive);
                 const Message msg3 = Ping{n};
                 if (link->is_open()) co_await link->write(msg3);
             }
         }, [](std::exception_ptr) {});
         for (;;) {
-            Message in = co_await link->read(std::chrono::duration_cast<std::chrono::milliseconds>(3 * kKeepAlive));
+            Message in = co_await link->read(3 * kKeepAlive);
             if (generation != generation_) break;
             if (const auto* inc = std::get_if<RelayIncoming>(&in)) {
                 asio::co_spawn(ex_, [this, relay, relay_id, token = inc->token]() -> asio::awaitable<void> {

@@ -2,7 +2,6 @@
 
 #include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -17,16 +16,6 @@ namespace llmn::node {
 namespace {
 
 void log_line(const std::string& s) { std::fprintf(stderr, "[swarm] %s\n", s.c_str()); }
-
-// RFC 1918, link-local and unique-local addresses: reachable on a LAN at most.
-bool is_private_ip(const std::string& ip) {
-    if (ip.rfind("10.", 0) == 0 || ip.rfind("192.168.", 0) == 0 || ip.rfind("169.254.", 0) == 0) return true;
-    if (ip.rfind("172.", 0) == 0) {
-        const int second = std::atoi(ip.c_str() + 4);
-        return second >= 16 && second <= 31;
-    }
-    return ip.rfind("[fe80:", 0) == 0 || ip.rfind("[fc", 0) == 0 || ip.rfind("[fd", 0) == 0;
-}
 
 constexpr uint64_t kReserveBytes = 64ull << 20;  // process overhead kept out of the layer budget
 
@@ -149,11 +138,7 @@ void SwarmNode::run() {
         rec.version = "llm-node/0.1";
         rec.expires_unix = uint64_t(std::time(nullptr)) + 3600;
         rec.sign(*identity_);
-        // Never 0.0.0.0, nor a private address that no peer has reached us at (LAN
-        // nodes whose peers dialed back keep theirs; LSD finds them anyway).
-        const std::string ip = advertised_.substr(0, advertised_.rfind(':'));
-        const bool unchecked_private = is_private_ip(ip) && reach_ != uint8_t(net::Reach::direct);
-        if (ip != "0.0.0.0" && !unchecked_private) dht_->publish(rec, *identity_);
+        if (may_publish()) dht_->publish(rec, *identity_);
         if (nc.relay_only) log_line("relaying onion circuits on " + advertised_);
         else log_line("serving layers " + std::to_string(span->first) + ":" + std::to_string(span->second) + " of " +
                  std::to_string(n_layer) + " on " + bound_ + " (" + std::to_string(int(nc.tokens_per_s)) + " tok/s measured)");

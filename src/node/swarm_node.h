@@ -56,6 +56,7 @@ private:
     void settle_reachability();
     bool serve_through_relay(const std::vector<std::string>& peers);
     bool keep_reachable();
+    bool may_publish() const;  // the record's address is one others can use
     std::vector<std::string> other_peers();
 
     SwarmNodeConfig cfg_;

@@ -21,10 +21,35 @@ constexpr int kDialBackHelpers = 3;
 
 std::string host_of(const std::string& hp) { return hp.substr(0, hp.rfind(':')); }
 uint16_t port_of(const std::string& hp) { return uint16_t(std::stoi(hp.substr(hp.rfind(':') + 1))); }
-bool is_loopback(const std::string& host) { return host.rfind("127.", 0) == 0 || host == "[::1]" || host == "::1" || host == "localhost"; }
-bool is_unspecified(const std::string& host) { return host == "0.0.0.0" || host == "[::]" || host == "::" || host.empty(); }
+
+// What kind of address a host is, from asio's parser ("[v6]" brackets allowed).
+enum class HostKind { unspecified, loopback, lan, other };
+HostKind host_kind(std::string host) {
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.empty()) return HostKind::unspecified;
+    if (host == "localhost") return HostKind::loopback;
+    asio::error_code ec;
+    const asio::ip::address a = asio::ip::make_address(host, ec);
+    if (ec) return HostKind::other;
+    if (a.is_unspecified()) return HostKind::unspecified;
+    if (a.is_loopback()) return HostKind::loopback;
+    if (a.is_v6()) {
+        const auto b = a.to_v6().to_bytes();
+        return a.to_v6().is_link_local() || (b[0] & 0xfe) == 0xfc ? HostKind::lan : HostKind::other;  // fe80::/10, fc00::/7
+    }
+    const auto b = a.to_v4().to_bytes();  // RFC 1918 and link-local
+    const bool lan = b[0] == 10 || (b[0] == 172 && b[1] >= 16 && b[1] <= 31) || (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254);
+    return lan ? HostKind::lan : HostKind::other;
+}
 
 }  // namespace
+
+bool SwarmNode::may_publish() const {
+    // Never 0.0.0.0, nor a LAN address that no peer has reached us at (LAN nodes
+    // whose peers dialed back keep theirs; LSD finds them anyway).
+    const HostKind kind = host_kind(host_of(advertised_));
+    return kind != HostKind::unspecified && !(kind == HostKind::lan && reach_ != uint8_t(net::Reach::direct));
+}
 
 std::vector<std::string> SwarmNode::other_peers() {
     std::vector<std::string> out;
@@ -41,7 +66,7 @@ void SwarmNode::settle_reachability() {
     if (!cfg_.advertise.empty()) {
         ip = host_of(cfg_.advertise);
         port = port_of(cfg_.advertise);
-    } else if (is_loopback(host)) {
+    } else if (host_kind(host) == HostKind::loopback) {
         advertised_ = bound_;  // one machine (tests, demos): nothing to map or check
         reach_ = uint8_t(net::Reach::direct);
         return;
@@ -56,7 +81,7 @@ void SwarmNode::settle_reachability() {
         } else if (cfg_.dht.port_mapping && !r.mapping_error.empty()) {
             log_line("port mapping failed: " + r.mapping_error);
         }
-        ip = !r.external_ip.empty() ? r.external_ip : is_unspecified(host) ? "" : host;
+        ip = !r.external_ip.empty() ? r.external_ip : host_kind(host) == HostKind::unspecified ? "" : host;
     }
     advertised_ = (ip.empty() ? "0.0.0.0" : ip) + ":" + std::to_string(port);
 
