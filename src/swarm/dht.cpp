@@ -98,6 +98,8 @@ Dht::Dht(Config config) : impl_(std::make_unique<Impl>()) {
     Impl& m = *impl_;
     m.cfg = std::move(config);
     check_host_port(m.cfg.listen, "listen address");
+    const std::string listen_host = m.cfg.listen.substr(0, m.cfg.listen.rfind(':'));
+    m.wildcard_listen = listen_host == "0.0.0.0" || listen_host == "[::]";
     std::string bootstrap;
     for (const auto& b : m.cfg.bootstrap) {
         check_host_port(b, "bootstrap node");
@@ -154,7 +156,7 @@ void Dht::Impl::shutdown() {
 void Dht::Impl::run() {
     auto next_announce = Clock::now() + cfg.reannounce;
     auto next_publish = Clock::now() + cfg.republish;
-    auto next_stats = Clock::now(), next_ping = Clock::now();
+    auto next_stats = Clock::now(), next_ping = Clock::now(), next_reopen = Clock::now() + std::chrono::seconds(2);
     for (;;) {
         if (std::lock_guard lk(mu); stop) return;
         ses->wait_for_alert(std::chrono::milliseconds(100));
@@ -177,6 +179,16 @@ void Dht::Impl::run() {
             next_ping = now + std::chrono::seconds(1);
             for (const auto& b : cfg.bootstrap)
                 ses->add_dht_node({b.substr(0, b.rfind(':')), std::stoi(b.substr(b.rfind(':') + 1))});
+        }
+        // libtorrent expands an unspecified listen address into one socket per
+        // interface address once, at start: in a network namespace made a moment
+        // before (or on a machine whose network comes up late) it found only
+        // loopback and stayed deaf on the real interfaces. Enumerate again.
+        // Bounded: a machine with loopback only keeps what it has after 20 s.
+        if (std::lock_guard lk(mu); wildcard_listen && !listening_beyond_loopback && reopens < 10 && now >= next_reopen) {
+            next_reopen = now + std::chrono::seconds(2);
+            ++reopens;
+            ses->reopen_network_sockets();
         }
         // Announces and puts made while the table was empty or small reached
         // few of the nodes closest to the key: repeat them when the first
@@ -260,6 +272,7 @@ void Dht::Impl::handle(lt::alert* a) {
         std::lock_guard lk(mu);
         lt::address ip = l->address;
         own_ips.insert(ip);
+        if (!ip.is_loopback()) listening_beyond_loopback = true;
         if (ip.is_unspecified() || ip.is_loopback()) own_ips.insert({lt::address_v4::loopback(), lt::address_v6::loopback()});
         if (l->socket_type == lt::socket_type_t::utp) {  // the UDP socket (uTP and DHT)
             udp_port = l->port;

@@ -103,6 +103,9 @@ struct Dht::Impl {
     std::list<std::shared_ptr<ItemQuery>> item_queries;
     std::map<net::Key32, Announcement> announcements;               // by model id
     int early_announces = 0;             // repeats of a new announce still to come
+    bool wildcard_listen = false;        // Config::listen is 0.0.0.0 or [::]
+    bool listening_beyond_loopback = false;  // a listen socket on a real interface came up
+    int reopens = 0;                     // re-enumerations of the interfaces so far
     Clock::time_point next_early{};
     std::map<std::pair<net::Key32, net::Key32>, Publication> publications;  // by (node key, model id)
     std::set<net::Key32> lan_models;  // models with an LSD torrent
