@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "engine/model_id.h"
 #include "cli/api_launch.h"
 #include "cli/commands.h"
 #include "cli/swarm_flags.h"
@@ -24,7 +25,7 @@ extern "C" void on_api_signal(int) {
 
 std::function<std::vector<api::NodeView>()> node_lister(const client::SessionSource& src, const engine::Model& model) {
     if (src.kind == client::SessionSource::Kind::local) return nullptr;
-    const net::Key32 model_id = net::digest256(model.file().header_bytes());
+    const net::Key32 model_id = engine::model_id(model);
     return [src, model_id] {
         const std::vector<std::string> addrs = src.kind == client::SessionSource::Kind::discover ? src.discover() : src.addresses;
         std::vector<api::NodeView> out;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/model_id.h"
 #include "cli/commands.h"
 #include "model/model_store.h"
 #include "cli/swarm_flags.h"
@@ -27,7 +28,7 @@ int cmd_swarm(int argc, char** argv) {
     if (path.empty()) throw UsageError("no model given (-m MODEL.gguf)");
     const auto model = engine::Model::load(model::resolve_model(path));
     const int n_layer = model->config().n_layer;
-    const net::Key32 model_id = net::digest256(model->file().header_bytes());
+    const net::Key32 model_id = engine::model_id(*model);
     auto dc = dht_config(args);
     if (!args.has("--dht-listen")) dc.listen = "0.0.0.0:0";
     swarm::Dht dht(dc);

@@ -1,5 +1,6 @@
 #include "cli/swarm_flags.h"
 
+#include "engine/model_id.h"
 #include "client/remote_session.h"
 #include "net/identity.h"
 
@@ -80,7 +81,7 @@ client::SessionSource session_source(const Args& args, const engine::Model& mode
         auto dc = dht_config(args);
         if (!args.has("--dht-listen")) dc.listen = "0.0.0.0:0";
         auto dht = std::make_shared<swarm::Dht>(dc);
-        const net::Key32 model_id = net::digest256(model.file().header_bytes());
+        const net::Key32 model_id = engine::model_id(model);
         src.kind = client::SessionSource::Kind::discover;
         src.discover = [dht, model_id] { return dht->peers(model_id, std::chrono::milliseconds(5000)); };
     }

@@ -3,6 +3,7 @@
 #include <deque>
 #include <optional>
 
+#include "engine/model_id.h"
 #include "engine/layer_span.h"
 #include "engine/stages.h"
 #include "net/link.h"
@@ -116,7 +117,7 @@ CircuitSession::CircuitSession(std::shared_ptr<const engine::Model> model, const
     Impl& m = *impl_;
     if (plan.spans.empty()) throw RemoteError("a circuit needs at least one span node");
     if (!plan.entry_relay.empty() && plan.entry_relay == plan.exit_relay) throw RemoteError("the entry and exit relays must differ");
-    const net::Key32 model_id = net::digest256(model->file().header_bytes());
+    const net::Key32 model_id = engine::model_id(*model);
     const int n_layer = model->config().n_layer, n_local = cfg.local_layers;
     // The ring's members in order, and what each serves (NODE_INFO, with its onion key).
     std::vector<std::string> ring;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 
+#include "engine/model_id.h"
 #include "engine/layer_span.h"
 #include "engine/stages.h"
 #include "net/link.h"
@@ -157,7 +158,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
     Impl& m = *impl_;
     net::ensure_sodium();
     if (route.empty()) throw RemoteError("empty route");
-    const net::Key32 model_id = net::digest256(model->file().header_bytes());
+    const net::Key32 model_id = engine::model_id(*model);
     const int n_layer = model->config().n_layer;
     const int n_local = cfg.local_layers;
     if (n_local < 0 || n_local >= n_layer)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/model_id.h"
 #include "client/circuit_session.h"
 
 #include "net/identity.h"
@@ -15,7 +16,7 @@ using Clock = std::chrono::steady_clock;
 std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, const engine::Model& model,
                                    std::chrono::milliseconds timeout, std::optional<net::SwarmKey> swarm_key, std::string* why) {
     net::ensure_sodium();
-    const net::Key32 model_id = net::digest256(model.file().header_bytes());
+    const net::Key32 model_id = engine::model_id(model);
     std::vector<Candidate> found;
     const net::ProbeReport report = net::probe_swarm(addresses, timeout, swarm_key);
     if (why) {

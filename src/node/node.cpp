@@ -7,6 +7,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "engine/model_id.h"
 #include "engine/layer_span.h"
 #include "net/link.h"
 #include "net/onion.h"
@@ -527,7 +528,7 @@ Node::Node(NodeConfig cfg) : impl_(std::make_unique<Impl>()) {
     if (cfg.relay_only) cfg.span_start = cfg.span_end = 0;  // advertised as 0:0; no weights are touched
     else if (cfg.span_end == 0) cfg.span_end = m.model->config().n_layer;
     if (!cfg.relay_only) m.weights = std::make_shared<const engine::SpanWeights>(m.model, cfg.span_start, cfg.span_end);
-    m.model_id = net::digest256(m.model->file().header_bytes());
+    m.model_id = engine::model_id(*m.model);
     m.identity = cfg.identity ? *cfg.identity
                  : cfg.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg.key_file);
     m.link_opts.max_frame = cfg.max_frame;

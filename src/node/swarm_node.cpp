@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "engine/model_id.h"
 #include "engine/layer_span.h"
 #include "net/identity.h"
 #include "net/probe.h"
@@ -44,7 +45,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig cfg) : cfg_(std::move(cfg)) {
     cfg_.dht.swarm_key = cfg_.node.swarm_key;  // one key for finding the swarm and for its links
     identity_ = cfg_.node.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg_.node.key_file);
     cfg_.node.identity = identity_;  // the node's links and the record carry the same key
-    model_id_ = net::digest256(model->file().header_bytes());
+    model_id_ = engine::model_id(*model);
     dht_ = std::make_unique<swarm::Dht>(cfg_.dht);
 }
 
