@@ -149,19 +149,23 @@ CircuitSession::CircuitSession(std::shared_ptr<const engine::Model> model, const
     if (at != n_layer) throw RemoteError("the circuit's spans end at layer " + std::to_string(at) + " of " + std::to_string(n_layer));
     if (n_local > 0) m.local = std::make_unique<engine::LayerSpan>(model, 0, n_local, cfg.n_ctx);
 
-    // The onion, built from the exit inwards.
+    // The onion: one fixed-size slot per member (net/onion.h).
     m.cookie = net::random_u64();
     m.key_in = net::random_key();
     m.key_out = net::random_key();
     std::vector<uint64_t> ids(ring.size());
     for (uint64_t& id : ids) id = net::random_u64();
-    std::vector<uint8_t> onion;
-    for (size_t i = ring.size(); i-- > 0;) {
-        net::OnionLayer layer;
+    const uint64_t expires = uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()) + 120;
+    std::vector<net::OnionLayer> layers(ring.size());
+    std::vector<net::Key32> onion_keys(ring.size());
+    for (size_t i = 0; i < ring.size(); ++i) {
+        net::OnionLayer& layer = layers[i];
         const bool span = i >= first_span && i <= last_span;
         layer.role = span ? 1 : 0;
         layer.next_hop = i + 1 < ring.size() ? ring[i + 1] : "";
         layer.next_id = i + 1 < ring.size() ? ids[i + 1] : m.cookie;
+        if (i + 1 < ring.size()) layer.next_hop_id = info[i + 1].identity;
+        layer.expires_unix = expires;
         if (span) {
             layer.model_id = model_id;
             layer.span_start = spans[i].first;
@@ -171,9 +175,11 @@ CircuitSession::CircuitSession(std::shared_ptr<const engine::Model> model, const
             if (i == first_span) layer.key_in = m.key_in;
             if (i == last_span) layer.key_out = m.key_out;
         }
-        layer.inner = std::move(onion);
-        onion = net::seal_to(info[i].info.onion_key, net::encode(layer));
+        onion_keys[i] = info[i].info.onion_key;
     }
+    if (ring.size() > net::kOnionHops)
+        throw RemoteError("a circuit has at most " + std::to_string(net::kOnionHops) + " members, this one " + std::to_string(ring.size()));
+    std::vector<uint8_t> onion = net::build_onion(onion_keys, std::move(layers));
     m.entry_id = ids[0];
 
     // Join at the exit first (its reply says it will deliver to us), then extend from the entry.

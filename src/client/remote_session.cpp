@@ -173,7 +173,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
         net::LinkOptions link_opts;
         link_opts.swarm_key = cfg.swarm_key;  // private swarm: prove the key, refuse nodes without it
         link_opts.punch_window = cfg.punch_window;
-        m.hops[i].link = m.run_sync(net::Link::connect(addr, m.identity, link_opts), cfg.connect_timeout, m.name(i), addr);
+        m.hops[i].link = m.run_sync(net::Link::connect(addr, m.identity, link_opts, cfg.pinned_identity(addr)), cfg.connect_timeout, m.name(i), addr);
         net::Message first = m.run_sync(m.hops[i].link->read(cfg.connect_timeout), cfg.connect_timeout, m.name(i), addr);
         const auto* ni = std::get_if<net::NodeInfo>(&first);
         if (!ni) throw RemoteError(m.name(i) + ": expected NODE_INFO first, got " + net::to_string(first), addr);
@@ -213,6 +213,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
         if (k + 1 < m.hops.size()) {
             o.next_hop = m.hops[k + 1].info.address;
             o.next_session_id = m.hops[k + 1].session_id;
+            o.next_hop_id = m.hops[k + 1].link->peer_identity();  // the node must reach the key we reached there
         }
         if (k > 0) o.prev_hop = m.hops[k - 1].link->peer_identity();
         m.send(k, o);

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,7 @@
 
 #include "engine/model.h"
 #include "engine/session.h"
+#include "net/message_types.h"
 #include "net/swarm_key.h"
 
 namespace llmn::tensor {
@@ -50,6 +52,13 @@ struct RemoteConfig {
     std::optional<net::SwarmKey> swarm_key{};   // private swarm: the links to the hops prove it
     std::chrono::milliseconds punch_window{1500};  // a hop behind a relay: try a direct connection this long first
     int local_layers = 0;                       // layers [0, N) run in this process; 0 <= N < n_layer
+    // Identities expected at addresses (from probes or signed records): a node
+    // answering there with another key is refused. Addresses not listed: whoever answers.
+    std::map<std::string, net::Key32> pinned;
+    std::optional<net::Key32> pinned_identity(const std::string& address) const {
+        auto it = pinned.find(address);
+        return it == pinned.end() ? std::nullopt : std::optional<net::Key32>(it->second);
+    }
 };
 
 // One hop as the client learned it in the handshake.

@@ -213,6 +213,7 @@ asio::awaitable<Link::Status> Link::drain(uint64_t upto) {
                                              " to accept a " + mib(frame.size()) + " frame"};
         Status st = co_await detail::with_deadline(write_one(this, &frame), opts_.write_timeout, std::move(on_timeout));
         if (!st.ok()) co_return st;
+        out_bytes_ -= out_.front().size();
         out_.pop_front();
         ++sent_;
     }
@@ -223,7 +224,16 @@ asio::awaitable<void> Link::write(const Message& m) {
     auto self = shared_from_this();
     if (closed_ || !ready_) throw NetError(Errc::closed, who() + ": write on a closed link");
     // Sealing here, in call order, keeps stream order equal to queue order.
-    out_.push_back(seal(m));
+    std::vector<uint8_t> frame = seal(m);
+    if (out_bytes_ + frame.size() > opts_.max_queued_bytes) {
+        const std::string why = who() + ": peer is not reading (" + mib(out_bytes_) + " queued, limit " + mib(opts_.max_queued_bytes) + ")";
+        write_error_ = Status{Errc::overloaded, why};
+        shut();
+        wake_.cancel();
+        throw NetError(Errc::overloaded, why);
+    }
+    out_bytes_ += frame.size();
+    out_.push_back(std::move(frame));
     const uint64_t mine = ++queued_;
     while (sent_ < mine) {
         if (write_error_) throw NetError(write_error_->code, write_error_->detail);

@@ -36,6 +36,14 @@ struct LinkOptions {
     // Through a relay: also try a direct TCP connection (hole punching) for this
     // long, and keep the relayed one when it fails. Off for short-lived links (probes).
     std::chrono::milliseconds punch_window{0};
+    // Sealed bytes waiting for the socket before write() gives up on the peer
+    // (it is not reading): the link closes with Errc::overloaded.
+    size_t max_queued_bytes = size_t(64) << 20;
+    // Dial from this local IP (a node listening on one address keeps its
+    // outgoing links on it too). Unset: the system's choice. (No std::string
+    // here: g++ 12 destroys a coroutine's by-value parameter twice when it
+    // throws before its first suspension.)
+    std::optional<asio::ip::address> bind_ip;
 };
 
 class Link : public std::enable_shared_from_this<Link> {
@@ -73,6 +81,8 @@ public:
     asio::ip::tcp::socket release();
     // Seconds the handshake took (about one round trip for the listener).
     double handshake_seconds() const { return handshake_s_; }
+    // Sealed bytes queued for the socket and not yet written (back-pressure).
+    size_t queued_bytes() const { return out_bytes_; }
 
     const Key32& peer_identity() const { return peer_id_; }
     const std::string& peer_address() const { return peer_addr_; }  // "ip:port"
@@ -117,6 +127,7 @@ private:
     std::deque<std::vector<uint8_t>> out_;
     bool writing_ = false;
     uint64_t queued_ = 0, sent_ = 0;
+    size_t out_bytes_ = 0;
     std::optional<Status> write_error_;
     asio::steady_timer wake_;  // never expires; cancel() wakes the waiting writers
 };

@@ -81,7 +81,10 @@ void mix_swarm_key(const SwarmKey& key, std::array<uint8_t, crypto_kx_SESSIONKEY
 asio::awaitable<std::shared_ptr<Link>> Link::connect(const std::string& host_port, const Identity& self,
                                                      LinkOptions opts, std::optional<Key32> expected_peer) {
     ensure_sodium();
-    if (const auto via = parse_relayed(host_port)) co_return co_await connect_relayed(*via, self, opts);
+    const std::optional<RelayedAddress> via = parse_relayed(host_port);
+    if (via && expected_peer && *expected_peer != via->node)
+        throw NetError(Errc::handshake_failed, host_port + ": the address names another node than the one expected");
+    if (via) co_return co_await connect_relayed(*via, self, opts);
     const size_t colon = host_port.rfind(':');
     std::string host = colon == std::string::npos ? "" : host_port.substr(0, colon);
     const std::string port = colon == std::string::npos ? "" : host_port.substr(colon + 1);
@@ -144,7 +147,27 @@ asio::awaitable<Link::Status> Link::dial(std::string host, std::string port, con
     asio::ip::tcp::resolver resolver(socket_.get_executor());
     auto [ec, endpoints] = co_await resolver.async_resolve(host, port, use_tuple);
     if (ec) co_return Status{Errc::io_error, who() + ": cannot resolve: " + ec.message()};
-    auto [ec2, endpoint] = co_await asio::async_connect(socket_, endpoints, use_tuple);
+    asio::error_code ec2;
+    if (!opts_.bind_ip) {
+        const std::tuple<asio::error_code, asio::ip::tcp::endpoint> r = co_await asio::async_connect(socket_, endpoints, use_tuple);
+        ec2 = std::get<0>(r);
+    } else {
+        // Bound to our listening IP: async_connect(range) would reopen the socket unbound.
+        const asio::ip::address local = *opts_.bind_ip;
+        ec2 = asio::error::host_not_found;
+        for (const auto& entry : endpoints) {
+            const asio::ip::tcp::endpoint ep = entry.endpoint();
+            if (ep.address().is_v4() != local.is_v4()) continue;
+            asio::error_code ignored;
+            socket_.close(ignored);
+            socket_.open(ep.protocol(), ignored);
+            socket_.bind({local, 0}, ec2);
+            if (ec2) continue;
+            const std::tuple<asio::error_code> r = co_await socket_.async_connect(ep, use_tuple);
+            ec2 = std::get<0>(r);
+            if (!ec2) break;
+        }
+    }
     if (ec2) co_return Status{Errc::io_error, who() + ": cannot connect: " + ec2.message()};
     set_peer_address();
     co_return co_await handshake(self, true, expected_peer);

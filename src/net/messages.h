@@ -46,7 +46,8 @@ struct OpenSession {
     uint64_t next_session_id = 0;   // session id on the next hop
     uint8_t wire_dtype = uint8_t(WireDType::f16);
     Key32 prev_hop{};               // identity allowed to send STEPs besides the owner (zeros: owner only)
-    template <class V> void visit(V& v) { v(session_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(next_hop); v(next_session_id); v(wire_dtype); v(prev_hop); }
+    Key32 next_hop_id{};            // identity the next hop must prove (zeros: whoever answers)
+    template <class V> void visit(V& v) { v(session_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(next_hop); v(next_session_id); v(wire_dtype); v(prev_hop); v(next_hop_id); }
 };
 
 // Hidden states [n_tokens, n_embd] for positions pos .. pos + n_tokens - 1.
@@ -161,13 +162,15 @@ struct OnionLayer {
     uint8_t role = 0;                  // 0 relay, 1 span
     std::string next_hop;              // "host:port"; empty: deliver to the client joined with next_id
     uint64_t next_id = 0;              // circuit id on the next hop, or the client's cookie
+    Key32 next_hop_id{};               // identity the next hop must prove (zeros only at the exit)
     Key32 model_id{};
     uint32_t span_start = 0, span_end = 0, max_tokens = 0;
     uint8_t wire_dtype = uint8_t(WireDType::f16);
     Key32 key_in{};                    // nonzero: cells from the previous hop are sealed by the client with it
     Key32 key_out{};                   // nonzero: seal this hop's output to the client with it
-    std::vector<uint8_t> inner;        // the next hop's sealed layer (empty at the exit)
-    template <class V> void visit(V& v) { v(role); v(next_hop); v(next_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(wire_dtype); v(key_in); v(key_out); v(inner); }
+    Key32 peel_key{};                  // unmasks the rest of the onion (net/onion.h)
+    uint64_t expires_unix = 0;         // refused after this; replays are refused before it
+    template <class V> void visit(V& v) { v(role); v(next_hop); v(next_id); v(next_hop_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(wire_dtype); v(key_in); v(key_out); v(peel_key); v(expires_unix); }
 };
 
 using Message = std::variant<Hello, Auth, OpenSession, Step, Result, Close, Error, Ping, Pong, Opened, NodeInfo, CircuitExtend,

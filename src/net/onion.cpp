@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <array>
 #include <cstring>
 
 #include "net/identity.h"
@@ -15,7 +16,67 @@ std::array<uint8_t, 8> seq_bytes(uint64_t seq) {
     return b;
 }
 
+constexpr size_t kSlotPlain = kOnionSlot - crypto_box_SEALBYTES;
+
+// XORs `len` bytes at `p` with the stream of `key` (used for one onion only, so a zero nonce is safe).
+void mask(uint8_t* p, size_t len, const Key32& key) {
+    const std::array<uint8_t, crypto_stream_xchacha20_NONCEBYTES> nonce{};
+    crypto_stream_xchacha20_xor(p, p, len, nonce.data(), key.data());
+}
+
 }  // namespace
+
+std::vector<uint8_t> build_onion(const std::vector<Key32>& onion_pks, std::vector<OnionLayer> layers) {
+    ensure_sodium();
+    const size_t n = layers.size();
+    if (n == 0 || n > kOnionHops || onion_pks.size() != n)
+        throw NetError(Errc::internal, "an onion has 1.." + std::to_string(kOnionHops) + " hops, not " + std::to_string(n));
+    std::vector<std::vector<uint8_t>> slots(n);
+    for (size_t i = 0; i < n; ++i) {
+        layers[i].peel_key = random_key();
+        const std::vector<uint8_t> body = encode(layers[i]);
+        if (body.size() + 2 > kSlotPlain) throw NetError(Errc::internal, "onion layer of " + std::to_string(body.size()) + " bytes does not fit a slot");
+        std::vector<uint8_t> plain(kSlotPlain, 0);
+        plain[0] = uint8_t(body.size());
+        plain[1] = uint8_t(body.size() >> 8);
+        std::memcpy(plain.data() + 2, body.data(), body.size());
+        slots[i] = seal_to(onion_pks[i], plain);
+    }
+    // rest = what follows hop i's slot in the onion hop i receives; built from the last hop back.
+    const size_t rest_len = kOnionBytes - kOnionSlot;
+    std::vector<uint8_t> rest(rest_len);
+    randombytes_buf(rest.data(), rest.size());
+    for (size_t i = n - 1; i-- > 0;) {
+        std::vector<uint8_t> r(rest_len);
+        std::memcpy(r.data(), slots[i + 1].data(), kOnionSlot);
+        std::memcpy(r.data() + kOnionSlot, rest.data(), rest_len - kOnionSlot);
+        mask(r.data(), r.size(), layers[i].peel_key);
+        rest = std::move(r);
+    }
+    std::vector<uint8_t> onion(slots[0]);
+    onion.insert(onion.end(), rest.begin(), rest.end());
+    return onion;
+}
+
+std::optional<PeeledOnion> peel_onion(const OnionKeys& keys, const std::vector<uint8_t>& onion) {
+    if (onion.size() != kOnionBytes) return std::nullopt;
+    const std::vector<uint8_t> slot(onion.begin(), onion.begin() + kOnionSlot);
+    const auto plain = open_sealed(keys, slot);
+    if (!plain) return std::nullopt;
+    const size_t len = size_t((*plain)[0]) | size_t((*plain)[1]) << 8;
+    if (len + 2 > plain->size()) throw NetError(Errc::bad_message, "onion layer length " + std::to_string(len) + " exceeds its slot");
+    Message m = decode(plain->data() + 2, len);
+    auto* layer = std::get_if<OnionLayer>(&m);
+    if (!layer) throw NetError(Errc::bad_message, "the onion slot holds " + to_string(m) + ", not an onion layer");
+    PeeledOnion out;
+    out.layer = std::move(*layer);
+    out.next.assign(onion.begin() + kOnionSlot, onion.end());
+    mask(out.next.data(), out.next.size(), out.layer.peel_key);
+    out.next.resize(kOnionBytes);
+    randombytes_buf(out.next.data() + (kOnionBytes - kOnionSlot), kOnionSlot);
+    std::memcpy(out.tag.data(), slot.data(), out.tag.size());
+    return out;
+}
 
 OnionKeys OnionKeys::generate() {
     ensure_sodium();

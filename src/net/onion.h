@@ -25,6 +25,31 @@ std::vector<uint8_t> seal_to(const Key32& onion_pk, const std::vector<uint8_t>& 
 // nullopt when the box was not sealed to this key pair or was altered.
 std::optional<std::vector<uint8_t>> open_sealed(const OnionKeys& keys, const std::vector<uint8_t>& box);
 
+// Onions have one size whatever the number of hops: kOnionHops slots of
+// kOnionSlot bytes. A hop's slot is its OnionLayer (length-prefixed, zero
+// padded) sealed to its onion key; the slots after it are masked with the
+// layer's peel_key stream. A hop opens the first slot, unmasks the rest,
+// shifts it forward and appends random bytes, so every hop sees kOnionBytes
+// of ciphertext and cannot tell how many hops follow (the mix-net header
+// with filler of Chaum and of Danezis and Goldberg's Sphinx, without its MACs:
+// each sealed slot authenticates itself).
+inline constexpr size_t kOnionHops = 12;
+inline constexpr size_t kOnionSlot = 512;
+inline constexpr size_t kOnionBytes = kOnionHops * kOnionSlot;
+
+// The onion for members with these onion keys and layers (in ring order, at
+// most kOnionHops; each layer's peel_key is set here). Throws NetError when a
+// layer does not fit its slot.
+std::vector<uint8_t> build_onion(const std::vector<Key32>& onion_pks, std::vector<OnionLayer> layers);
+struct PeeledOnion {
+    OnionLayer layer;
+    std::vector<uint8_t> next;  // the onion for the next hop (kOnionBytes)
+    Key32 tag{};                // identifies this sealed slot (its ephemeral key), for the replay cache
+};
+// nullopt when the onion has the wrong size or its first slot was not sealed
+// to `keys`; throws NetError when the slot opens but holds no valid layer.
+std::optional<PeeledOnion> peel_onion(const OnionKeys& keys, const std::vector<uint8_t>& onion);
+
 std::vector<uint8_t> seal_cell(const Key32& key, uint64_t seq, const std::vector<uint8_t>& plain);
 std::optional<std::vector<uint8_t>> open_cell(const Key32& key, uint64_t seq, const std::vector<uint8_t>& sealed);
 

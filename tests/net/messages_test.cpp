@@ -86,7 +86,9 @@ std::vector<Message> samples() {
     layer.span_end = 4;
     layer.max_tokens = 512;
     layer.key_in = key(14);
-    layer.inner = bytes(150, 8);
+    layer.next_hop_id = key(17);
+    layer.peel_key = key(18);
+    layer.expires_unix = 1700000000;
     info.reach = uint8_t(Reach::mapped);
     info.relay_free = 7;
     info.relayed = bytes(64, 9);
