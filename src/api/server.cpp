@@ -11,6 +11,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "api/http_guard.h"
 #include "api/metrics.h"
 #include "api/openai_request.h"
 #include "api/status_page.h"
@@ -81,6 +82,8 @@ struct ApiServer::Impl {
     std::mutex nodes_mu;
     std::vector<NodeView> nodes_cache;
     std::chrono::steady_clock::time_point nodes_at{};
+    std::unique_ptr<HttpGuard> guard;  // built by bind(), once the port is known
+    std::string addr;                  // "host:port", once bound
 
     explicit Impl(ApiConfig c) : cfg(std::move(c)), pool(cfg.threads) {
         model = engine::Model::load(cfg.model_path);
@@ -116,17 +119,77 @@ struct ApiServer::Impl {
     }
 
     void routes();
+    bool admit(const std::string& endpoint, const httplib::Request& req, httplib::Response& res);
+    // `handler` behind the guard; `endpoint` is the metrics label of refusals.
+    httplib::Server::Handler guarded(std::string endpoint, httplib::Server::Handler handler) {
+        return [this, endpoint = std::move(endpoint), handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+            if (admit(endpoint, req, res)) handler(req, res);
+        };
+    }
+    void preflight(const httplib::Request& req, httplib::Response& res);
     void completion(const httplib::Request& req, httplib::Response& res, bool chat);
 };
+
+// Refusals happen in the handlers, after httplib has read the body (at most
+// max_body_bytes), so the client gets its answer on a clean connection.
+bool ApiServer::Impl::admit(const std::string& endpoint, const httplib::Request& req, httplib::Response& res) {
+    const GuardRequest g{req.method, req.path, req.get_header_value("Host"), req.get_header_value("Origin"),
+                         req.get_header_value("Authorization"), req.get_header_value("Content-Type")};
+    res.set_header("Vary", "Origin");
+    // An allowed page may read every answer, errors (a wrong key) included.
+    if (!g.origin.empty() && guard->host_allowed(g.host) && guard->origin_allowed(g.origin, g.host))
+        res.set_header("Access-Control-Allow-Origin", g.origin);
+    try {
+        guard->check(g);
+    } catch (const ApiError& e) {
+        send_error(res, e);
+        // On the status page a browser asks for the key itself (any user name, the key as password).
+        if (e.status == 401) res.set_header("WWW-Authenticate", req.path == "/" ? "Basic realm=\"llm-node\"" : "Bearer realm=\"llm-node\"");
+        metrics.request(endpoint, e.status);
+        return false;
+    }
+    return true;
+}
+
+// A CORS preflight from an origin admit() allowed (browsers send no key on it).
+void ApiServer::Impl::preflight(const httplib::Request& req, httplib::Response& res) {
+    res.status = 204;
+    res.set_header("Allow", "GET, HEAD, POST, OPTIONS");
+    if (!req.has_header("Origin")) return;
+    const std::string want = req.get_header_value("Access-Control-Request-Headers");
+    res.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
+    res.set_header("Access-Control-Allow-Headers", want.empty() ? "Authorization, Content-Type" : want);
+    res.set_header("Access-Control-Max-Age", "600");
+}
 
 void ApiServer::Impl::routes() {
     svr.set_payload_max_length(cfg.max_body_bytes);
     svr.new_task_queue = [] { return new httplib::ThreadPool(64); };  // a thread per open stream
-    svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    // One request per connection: bytes a request leaves unread (a refused
+    // body, a multipart form httplib stopped parsing) are never read as a
+    // second request, which a web page could have written.
+    svr.set_keep_alive_max_count(1);
+    // httplib 0.11 reads a chunked body, one without Content-Length, or a
+    // compressed one, with no size limit: refuse those unread (no HTTP client
+    // needs them, and browsers cannot send them).
+    svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+        const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE";
+        const std::string encoding = req.get_header_value("Content-Encoding");
+        if (has_body && (!req.has_header("Content-Length") || req.has_header("Transfer-Encoding")))
+            send_error(res, ApiError(411, "send the request body with a Content-Length (chunked bodies are not accepted)"));
+        else if (!encoding.empty() && encoding != "identity")
+            send_error(res, ApiError(415, "compressed request bodies (Content-Encoding: " + encoding.substr(0, 40) + ") are not accepted",
+                                     "invalid_request_error", "", "unsupported_media_type"));
+        else
+            return httplib::Server::HandlerResponse::Unhandled;
+        return httplib::Server::HandlerResponse::Handled;
+    });
+    svr.Options(R"(/.*)", guarded("preflight", [this](const httplib::Request& req, httplib::Response& res) { preflight(req, res); }));
+    svr.Get("/v1/models", guarded("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(dump(json{{"object", "list"}, {"data", json::array({model_json()})}}), "application/json");
         metrics.request("/v1/models", 200);
-    });
-    svr.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    }));
+    svr.Get(R"(/v1/models/(.+))", guarded("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
         if (!known_model(req.matches[1])) {
             send_error(res, ApiError(404, "The model '" + std::string(req.matches[1]) + "' does not exist", "invalid_request_error",
                                      "model", "model_not_found"));
@@ -134,23 +197,31 @@ void ApiServer::Impl::routes() {
             res.set_content(dump(model_json()), "application/json");
         }
         metrics.request("/v1/models", res.status);
-    });
-    svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { completion(req, res, true); });
-    svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { completion(req, res, false); });
-    svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    }));
+    svr.Post("/v1/chat/completions", guarded("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+        completion(req, res, true);
+    }));
+    svr.Post("/v1/completions", guarded("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+        completion(req, res, false);
+    }));
+    svr.Get("/metrics", guarded("/metrics", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(metrics.render(name), "text/plain; version=0.0.4");
-    });
-    svr.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content("{\"status\":\"ok\"}", "application/json"); });
-    svr.Get("/v1/swarm", [this](const httplib::Request&, httplib::Response& res) {
+    }));
+    svr.Get("/health", guarded("/health", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content("{\"status\":\"ok\"}", "application/json");
+    }));
+    svr.Get("/v1/swarm", guarded("/v1/swarm", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(swarm_json(name, model->config().n_layer, cfg.source.describe(), nodes(), metrics.active()), "application/json");
-    });
-    svr.Get("/", [this](const httplib::Request&, httplib::Response& res) {
+    }));
+    svr.Get("/", guarded("/", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(status_page_html(name, model->config().n_layer, cfg.source.describe(), nodes()), "text/html; charset=utf-8");
-    });
+    }));
     svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
         const int status = res.status;
-        ApiError e(status, status == 413 ? "the request body is too large" : "no route " + req.method + " " + req.path);
+        ApiError e(status, status == 413   ? "the request body is too large"
+                           : status == 404 ? "no route " + req.method + " " + req.path
+                                           : "the request could not be read (" + std::to_string(status) + ")");
         res.set_content(e.json(), "application/json");
     });
     svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
@@ -168,6 +239,8 @@ void ApiServer::Impl::routes() {
 void ApiServer::Impl::completion(const httplib::Request& req, httplib::Response& res, bool chat) {
     const std::string endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
     try {
+        // The slot first: parsing and tokenizing a large body is work a flood could multiply.
+        auto slot = std::make_shared<Slot>(running, cfg.max_concurrent);
         const CompletionRequest r = parse_completion_request(req.body, chat);
         if (!known_model(r.model))
             throw ApiError(404, "The model '" + r.model + "' does not exist", "invalid_request_error", "model", "model_not_found");
@@ -181,7 +254,6 @@ void ApiServer::Impl::completion(const httplib::Request& req, httplib::Response&
                                std::to_string(ids.size() + size_t(want)) + " tokens (" + std::to_string(ids.size()) + " in the " +
                                (chat ? "messages" : "prompt") + ", " + std::to_string(want) + " for the completion).",
                            "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded");
-        auto slot = std::make_shared<Slot>(running, cfg.max_concurrent);
         std::shared_ptr<engine::Session> session;
         try {
             session = client::open_session(cfg.source, model, n_ctx, pool);
@@ -296,8 +368,12 @@ std::string ApiServer::bind() {
     else if (!impl_->svr.bind_to_port(host, port)) bound = -1;
     if (bound <= 0) throw std::runtime_error("cannot listen on " + l);
     if (fd >= 0) ::listen(fd, 1024);
-    return host + ":" + std::to_string(bound);
+    impl_->guard = std::make_unique<HttpGuard>(GuardConfig{host, bound, impl_->cfg.allow_origins, impl_->cfg.allow_hosts, impl_->cfg.api_key});
+    impl_->addr = host + ":" + std::to_string(bound);
+    return impl_->addr;
 }
+
+std::string ApiServer::exposure_warning() const { return impl_->guard ? impl_->guard->exposure_warning(impl_->addr) : ""; }
 
 void ApiServer::run() { impl_->svr.listen_after_bind(); }
 void ApiServer::stop() {

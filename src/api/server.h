@@ -2,6 +2,8 @@
 // streamed over SSE or not, /v1/models), Prometheus /metrics, and the swarm
 // status page at /. Every request gets its own session (its own KV caches on
 // the nodes), closed when the request ends or the client goes away.
+// Every request first passes the HttpGuard (api/http_guard.h): its Host and
+// Origin, the API key when one is set, and a JSON Content-Type on POST.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -31,7 +33,12 @@ struct ApiConfig {
     int threads = 0;         // client-side compute threads (0: every core)
     int n_ctx = 0;           // per request; 0: min(4096, trained context)
     int max_concurrent = 16; // generations at once; more get HTTP 429
-    size_t max_body_bytes = 8u << 20;
+    size_t max_body_bytes = 8u << 20;  // larger bodies get 413; chunked bodies (unbounded in httplib) get 411
+    // Who may call (api/http_guard.h): browser origins beyond the defaults ("*": any),
+    // extra names the server answers to (DNS rebinding guard), and the key
+    // every request must carry as "Authorization: Bearer KEY" (empty: none).
+    std::vector<std::string> allow_origins, allow_hosts;
+    std::string api_key;
     // The nodes serving the model, for the status page (may be empty: local).
     std::function<std::vector<NodeView>()> nodes;
 };
@@ -41,7 +48,10 @@ public:
     explicit ApiServer(ApiConfig cfg);
     ~ApiServer();
     // Binds the listening socket; returns "host:port" (port 0 picks one).
+    // Throws std::invalid_argument for a malformed allow_origins / allow_hosts entry or key.
     std::string bind();
+    // After bind(): the stderr warning for a listener beyond loopback without a key, or "".
+    std::string exposure_warning() const;
     // Serves until stop(); bind() first.
     void run();
     void stop();

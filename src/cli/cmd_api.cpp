@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <stdexcept>
 
+#include "api/http_guard.h"
 #include "engine/model_id.h"
 #include "cli/api_launch.h"
 #include "cli/commands.h"
@@ -15,6 +18,24 @@
 
 namespace llmn::cli {
 namespace {
+
+// Every value of a repeatable flag ("--flag V" or "--flag=V"), each split at commas;
+// Args keeps only the last one.
+std::vector<std::string> all_values(int argc, char** argv, const std::string& flag) {
+    std::vector<std::string> out;
+    auto add = [&out](const std::string& v) {
+        size_t start = 0;
+        for (size_t comma; (comma = v.find(',', start)) != std::string::npos; start = comma + 1)
+            if (comma > start) out.push_back(v.substr(start, comma - start));
+        if (start < v.size()) out.push_back(v.substr(start));
+    };
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == flag && i + 1 < argc) add(argv[++i]);
+        else if (a.rfind(flag + "=", 0) == 0) add(a.substr(flag.size() + 1));
+    }
+    return out;
+}
 
 api::ApiServer* g_api = nullptr;
 extern "C" void on_api_signal(int) {
@@ -50,6 +71,7 @@ int run_api_server(api::ApiConfig cfg) {
     std::printf("{\"listening\":\"%s\"}\n", addr.c_str());
     std::fflush(stdout);
     std::fprintf(stderr, "llm-node api: OpenAI-compatible API on http://%s/v1, status page on http://%s/\n", addr.c_str(), addr.c_str());
+    if (const std::string w = server.exposure_warning(); !w.empty()) std::fprintf(stderr, "%s\n", w.c_str());
     g_api = &server;
     std::signal(SIGINT, on_api_signal);
     std::signal(SIGTERM, on_api_signal);
@@ -65,18 +87,33 @@ int cmd_api(int argc, char** argv) {
                                {{"-t", "--threads"}, true, "threads for this process's share of the work (default: all cores)"},
                                {{"-c", "--ctx-size"}, true, "context per request (default: min(4096, trained))"},
                                {{"--max-concurrent"}, true, "generations at once; more get HTTP 429 (default 16)"},
+                               {{"--api-key"}, true, "every request needs 'Authorization: Bearer KEY' (or set LLM_NODE_API_KEY, kept out of ps)"},
+                               {{"--allow-origin"}, true, "browser origin allowed to call the API, e.g. https://app.example (repeatable, a,b; * for any)"},
+                               {{"--allow-host"}, true, "extra Host name the server answers to, NAME or NAME:PORT (repeatable, a,b)"},
                                {{"--help", "-h"}, false, "show this help"}};
     for (Flag& f : session_flags(true)) flags.push_back(f);
     Args args(argc, argv, 2, flags);
     if (args.has("--help")) {
-        std::printf("usage: llm-node api [MODEL] [--listen HOST:PORT] [--local | --nodes A,B | --route A,B | --bootstrap ...]\n%s",
+        std::printf("usage: llm-node api [MODEL] [--listen HOST:PORT] [--api-key KEY] [--allow-origin ORIGIN] [--allow-host HOST]\n"
+                    "                    [--local | --nodes A,B | --route A,B | --bootstrap ...]\n%s"
+                    "Browsers are refused unless the Host is the listen address or localhost/127.0.0.1/[::1] (or --allow-host),\n"
+                    "and the Origin is one of those (or --allow-origin); POST bodies must be application/json.\n",
                     args.help().c_str());
         return 0;
+    }
+    api::ApiConfig cfg;
+    cfg.allow_origins = all_values(argc, argv, "--allow-origin");
+    cfg.allow_hosts = all_values(argc, argv, "--allow-host");
+    const char* env_key = std::getenv("LLM_NODE_API_KEY");
+    cfg.api_key = args.str("--api-key", env_key ? env_key : "");
+    try {  // the flags' shape, before the model loads
+        (void)api::HttpGuard(api::GuardConfig{"127.0.0.1", 0, cfg.allow_origins, cfg.allow_hosts, cfg.api_key});
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
     }
     std::string model = args.str("-m");
     if (model.empty() && !args.positional().empty()) model = args.positional().front();
     LoadedModel lm = load_model(model);
-    api::ApiConfig cfg;
     cfg.model_path = lm.model->file().path();
     cfg.listen = args.str("--listen", "127.0.0.1:8080");
     cfg.model_name = args.str("--name");
