@@ -18,7 +18,8 @@ using Clock = std::chrono::steady_clock;
 
 struct CircuitSession::Impl {
     asio::io_context io{1};
-    net::Identity identity = net::Identity::generate();  // fresh per circuit: nothing links two circuits
+    // Fresh per circuit, and one per end: colluding entry and exit relays cannot pair the two links by key.
+    net::Identity entry_identity = net::Identity::generate(), exit_identity = net::Identity::generate();
     std::shared_ptr<const engine::Model> model;
     engine::EmbeddingStage embed;
     engine::HeadStage head;
@@ -129,11 +130,32 @@ CircuitSession::CircuitSession(std::shared_ptr<const engine::Model> model, const
     lo.swarm_key = cfg.swarm_key;
     lo.punch_window = cfg.punch_window;
     std::vector<net::ProbedNode> info(ring.size());
-    for (const net::ProbedNode& p : net::probe_nodes(ring, std::chrono::milliseconds(cfg.connect_timeout), cfg.swarm_key))
-        for (size_t i = 0; i < ring.size(); ++i)
-            if (ring[i] == p.address) info[i] = p;
+    auto fill = [&](const std::vector<net::ProbedNode>& found) {
+        for (const net::ProbedNode& p : found)
+            for (size_t i = 0; i < ring.size(); ++i)
+                if (ring[i] == p.address && info[i].address.empty()) info[i] = p;
+    };
+    fill(plan.known);
+    std::vector<std::string> unknown;
     for (size_t i = 0; i < ring.size(); ++i)
+        if (info[i].address.empty()) unknown.push_back(ring[i]);
+    if (!unknown.empty()) {
+        // Ask a relay (contacted anyway) about the others; with no relay the spans talk to us directly.
+        const std::string directory = !plan.entry_relay.empty() ? plan.entry_relay : plan.exit_relay;
+        if (directory.empty()) {
+            fill(net::probe_nodes(unknown, std::chrono::milliseconds(cfg.connect_timeout), cfg.swarm_key));
+        } else {
+            std::vector<std::string> others;
+            for (const std::string& a : unknown)
+                if (a != directory) others.push_back(a);
+            fill(net::probe_through(directory, others, std::chrono::milliseconds(cfg.connect_timeout), cfg.swarm_key).nodes);
+        }
+    }
+    for (size_t i = 0; i < ring.size(); ++i) {
         if (info[i].address.empty()) throw RemoteError("circuit member " + ring[i] + " did not answer", ring[i]);
+        if (const auto pin = cfg.pinned_identity(ring[i]); pin && *pin != info[i].identity)
+            throw RemoteError("circuit member " + ring[i] + " is not the node expected there", ring[i]);
+    }
     // Spans must chain from the client's own layers to the last layer.
     std::vector<std::pair<uint32_t, uint32_t>> spans(ring.size());
     int at = n_local;
@@ -183,10 +205,10 @@ CircuitSession::CircuitSession(std::shared_ptr<const engine::Model> model, const
     m.entry_id = ids[0];
 
     // Join at the exit first (its reply says it will deliver to us), then extend from the entry.
-    m.exit = m.run_sync(net::Link::connect(ring.back(), m.identity, lo, info.back().identity), "circuit exit " + ring.back());
+    m.exit = m.run_sync(net::Link::connect(ring.back(), m.exit_identity, lo, info.back().identity), "circuit exit " + ring.back());
     m.start_reader(m.exit, "exit " + ring.back());
     m.entry = ring.size() == 1 ? m.exit
-                               : m.run_sync(net::Link::connect(ring.front(), m.identity, lo, info.front().identity), "circuit entry " + ring.front());
+                               : m.run_sync(net::Link::connect(ring.front(), m.entry_identity, lo, info.front().identity), "circuit entry " + ring.front());
     if (m.entry != m.exit) m.start_reader(m.entry, "entry " + ring.front());
     m.send(m.exit, net::CircuitJoin{m.cookie});
     const uint64_t cookie = m.cookie;
@@ -214,7 +236,8 @@ CircuitSession::~CircuitSession() {
 }
 
 int CircuitSession::n_vocab() const { return impl_->model->config().n_vocab; }
-std::string CircuitSession::client_id() const { return impl_->identity.id_hex(); }
+std::string CircuitSession::client_id() const { return impl_->entry_identity.id_hex(); }
+std::string CircuitSession::exit_client_id() const { return impl_->exit_identity.id_hex(); }
 
 void CircuitSession::eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all_positions) {
     Impl& m = *impl_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "client/remote_session.h"
+#include "net/probe.h"
 
 namespace llmn::client {
 
@@ -20,6 +21,10 @@ struct CircuitPlan {
     std::vector<std::string> spans;  // span nodes in layer order (they must cover every layer from local_layers on)
     std::string entry_relay;         // "" : the client talks to span 1 directly
     std::string exit_relay;          // "" : span N answers the client directly
+    // What the members said (identity, span, onion key), e.g. from
+    // net::probe_through. Members missing here are probed through the entry
+    // relay (the exit, without one), so the client contacts no span node itself.
+    std::vector<net::ProbedNode> known;
 };
 
 class CircuitSession : public engine::Session {
@@ -34,7 +39,8 @@ public:
     int n_ctx() const override { return cfg_.n_ctx; }
     int n_vocab() const override;
     // The identity this circuit's client used (fresh per circuit), hex.
-    std::string client_id() const;
+    std::string client_id() const;       // our identity on the entry link (hex)
+    std::string exit_client_id() const;  // and on the exit link: another one, so the two ends cannot be paired by key
 
 private:
     struct Impl;

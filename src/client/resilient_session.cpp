@@ -1,6 +1,8 @@
 #include "client/resilient_session.h"
 
 #include <algorithm>
+#include <mutex>
+#include <random>
 #include <cstdio>
 
 #include "engine/model_id.h"
@@ -13,31 +15,57 @@ namespace llmn::client {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, const engine::Model& model,
-                                   std::chrono::milliseconds timeout, std::optional<net::SwarmKey> swarm_key, std::string* why) {
-    net::ensure_sodium();
-    const net::Key32 model_id = engine::model_id(model);
-    std::vector<Candidate> found;
-    const net::ProbeReport report = net::probe_swarm(addresses, timeout, swarm_key);
+namespace {
+
+// The candidates of a probe report that serve our model; `why` as for probe_nodes.
+std::vector<Candidate> candidates_of(const net::ProbeReport& report, size_t asked, const net::Key32& model_id, std::string* why) {
     if (why) {
-        *why = report.summary(addresses.size());
+        *why = report.summary(asked);
         size_t other_model = 0;
         for (const net::ProbedNode& p : report.nodes) other_model += p.info.model_id != model_id;
         if (other_model) *why += "; " + std::to_string(other_model) + " serve another model";
     }
+    std::vector<Candidate> found;
     for (const net::ProbedNode& p : report.nodes) {
         if (p.info.model_id != model_id) continue;
         Candidate c;
         c.address = p.address;
+        c.identity = p.identity;
         c.span_start = int(p.info.span_start);
         c.span_end = int(p.info.span_end);
         c.free_sessions = int(p.info.free_sessions);
         c.rtt_seconds = p.rtt_seconds;
         const int layers = c.span_end - c.span_start;
+        // A claim, which the planner caps (route_planner.h): it never counts as faster than the median claim.
         if (p.info.milli_tokens_per_s > 0 && layers > 0) c.seconds_per_layer = 1000.0 / p.info.milli_tokens_per_s / layers;
         found.push_back(c);
     }
     return found;
+}
+
+
+// Addresses seen serving no layers (relay-only), in this process: the API
+// server's later requests pick their directory among them.
+std::mutex relays_mu;
+std::set<std::string> relays_seen;
+
+bool relay_only_seen(const std::string& address) {
+    std::lock_guard<std::mutex> lock(relays_mu);
+    return relays_seen.count(address) > 0;
+}
+
+void remember_relays(const net::ProbeReport& report) {
+    std::lock_guard<std::mutex> lock(relays_mu);
+    for (const net::ProbedNode& p : report.nodes)
+        if (p.info.span_end == p.info.span_start && relays_seen.size() < 4096) relays_seen.insert(p.address);
+}
+
+}  // namespace
+
+std::vector<Candidate> probe_nodes(const std::vector<std::string>& addresses, const engine::Model& model,
+                                   std::chrono::milliseconds timeout, std::optional<net::SwarmKey> swarm_key, std::string* why) {
+    net::ensure_sodium();
+    return candidates_of(net::probe_swarm(addresses, timeout, swarm_key), addresses.size(), engine::model_id(model), why);
 }
 
 ResilientSession::ResilientSession(std::shared_ptr<const engine::Model> model, std::function<std::vector<std::string>()> discover,
@@ -62,47 +90,92 @@ int ResilientSession::n_vocab() const { return model_->config().n_vocab; }
 
 void ResilientSession::rebuild() {
     remote_.reset();
+    const bool circuit = cfg_.entry_relays > 0 || cfg_.exit_relays > 0;
+    const std::vector<std::string> addresses = discover_();
+    const net::Key32 model_id = engine::model_id(*model_);
     std::string found;
-    const auto candidates = probe_nodes(discover_(), *model_, cfg_.probe_timeout, cfg_.remote.swarm_key, &found);
+    net::ProbeReport report;
+    std::string directory;
+    if (circuit) {
+        // Never contact a span node directly: one node, at random, looks at the
+        // others for us and then serves at most as a relay (THREAT_MODEL.md).
+        // Nodes known (from earlier reports in this process) to serve no layers go first:
+        // a span node contacted here is lost as a span for this session.
+        std::vector<std::string> known_relays, rest;
+        for (const std::string& a : addresses)
+            if (!banned_.count(a)) (relay_only_seen(a) ? known_relays : rest).push_back(a);
+        std::shuffle(known_relays.begin(), known_relays.end(), rng_);
+        std::shuffle(rest.begin(), rest.end(), rng_);
+        std::vector<std::string> order = known_relays;
+        order.insert(order.end(), rest.begin(), rest.end());
+        for (size_t i = 0; i < order.size() && i < 3; ++i) {
+            std::vector<std::string> others;
+            for (const std::string& a : addresses)
+                if (a != order[i]) others.push_back(a);
+            contacted_.insert(order[i]);
+            report = net::probe_through(order[i], others, cfg_.probe_timeout, cfg_.remote.swarm_key);
+            if (!report.nodes.empty() && report.nodes.front().address == order[i]) {
+                directory = order[i];
+                break;
+            }
+        }
+        remember_relays(report);
+    } else {
+        report = net::probe_swarm(addresses, cfg_.probe_timeout, cfg_.remote.swarm_key);
+    }
+    std::vector<Candidate> candidates = candidates_of(report, addresses.size(), model_id, &found);
+    for (Candidate& c : candidates) {
+        if (circuit && contacted_.count(c.address)) c.span_end = c.span_start;  // contacted directly: a relay at most
+        if (auto it = measured_.find(c.address); it != measured_.end()) c.measured_seconds_per_layer = it->second;
+    }
     PlannerConfig pc;
     pc.first_layer = cfg_.remote.local_layers;  // the layers below run in this process
-    route_ = plan_route(candidates, model_->config().n_layer, banned_, pc);
-    if (route_.empty() && !banned_.empty()) {
+    pc.trusted = cfg_.trusted_nodes;
+    std::string why;
+    auto plan = [&] { return plan_circuit(candidates, model_->config().n_layer, banned_, pc, cfg_.entry_relays > 0, cfg_.exit_relays > 0, rng_, &why); };
+    std::optional<CircuitChoice> choice = plan();
+    if (!choice && !banned_.empty()) {
         // A banned node that answers the probe again (restarted, resumed) may
         // be what completes a route now: forget the bans rather than give up.
         banned_.clear();
-        route_ = plan_route(candidates, model_->config().n_layer, banned_, pc);
+        choice = plan();
     }
-    if (route_.empty())
-        throw RemoteError("no route covers layers " + std::to_string(pc.first_layer) + ":" + std::to_string(model_->config().n_layer) +
-                          " (" + found + (banned_.empty() ? "" : "; " + std::to_string(banned_.size()) + " banned") + ")");
-    if (cfg_.entry_relays > 0 || cfg_.exit_relays > 0) {
-        // Relays: reachable nodes off the route, relay-only ones (no layers) first, then the fastest to reach.
-        std::vector<Candidate> spare;
-        for (const Candidate& c : candidates)
-            if (!banned_.count(c.address) && std::find(route_.begin(), route_.end(), c.address) == route_.end()) spare.push_back(c);
-        std::stable_sort(spare.begin(), spare.end(), [](const Candidate& a, const Candidate& b) {
-            const bool ra = a.span_end == a.span_start, rb = b.span_end == b.span_start;
-            return ra != rb ? ra : a.rtt_seconds < b.rtt_seconds;
-        });
-        const size_t need = size_t(cfg_.entry_relays > 0) + size_t(cfg_.exit_relays > 0);
-        if (spare.size() < need)
-            throw RemoteError("an onion circuit needs " + std::to_string(need) + " relay(s) off the route, the swarm has " +
-                              std::to_string(spare.size()) + " (more nodes, or --relays 0)");
-        CircuitPlan plan;
-        plan.spans = route_;
-        size_t next = 0;
-        if (cfg_.entry_relays > 0) plan.entry_relay = spare[next++].address;
-        if (cfg_.exit_relays > 0) plan.exit_relay = spare[next++].address;
-        remote_ = std::make_unique<CircuitSession>(model_, plan, cfg_.remote, pool_);
+    if (!choice) {
+        const std::string detail = found + (banned_.empty() ? "" : "; " + std::to_string(banned_.size()) + " banned");
+        if (why.find("onion circuit") != std::string::npos) throw RemoteError(why + " (more nodes, or --relays 0)");
+        throw RemoteError("no route covers layers " + std::to_string(pc.first_layer) + ":" + std::to_string(model_->config().n_layer) + " (" +
+                          detail + ")");
+    }
+    route_ = choice->spans;
+    RemoteConfig rc = cfg_.remote;
+    for (const net::ProbedNode& p : report.nodes) rc.pinned[p.address] = p.identity;  // whoever answers there later must be the same node
+    if (circuit) {
+        CircuitPlan cp;
+        cp.spans = route_;
+        cp.entry_relay = choice->entry_relay;
+        cp.exit_relay = choice->exit_relay;
+        cp.known = report.nodes;
+        remote_ = std::make_unique<CircuitSession>(model_, cp, rc, pool_);
     } else {
-        remote_ = std::make_unique<RemoteSession>(model_, route_, cfg_.remote, pool_);
+        remote_ = std::make_unique<RemoteSession>(model_, route_, rc, pool_);
     }
     // Rebuild the KV caches on the new hops. The new session's local layers
     // start empty too and are recomputed batch by batch, so their cache holds
     // exactly what the lost session's did (nothing is run twice into one cache).
     std::vector<float> unused;
     for (const auto& batch : history_) remote_->eval(batch, unused);
+}
+
+// What this client saw: a decode step's time over the route's layers, charged
+// to every hop of the route (an upper bound for each). The planner prefers
+// such measurements to what nodes claim.
+void ResilientSession::note_speed(int n_tokens, double seconds) {
+    if (n_tokens != 1 || route_.empty()) return;
+    const double per_layer = seconds / std::max(1, model_->config().n_layer - cfg_.remote.local_layers);
+    for (const std::string& a : route_) {
+        auto [it, fresh] = measured_.emplace(a, per_layer);
+        if (!fresh) it->second = 0.8 * it->second + 0.2 * per_layer;
+    }
 }
 
 void ResilientSession::eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all_positions) {
@@ -112,7 +185,9 @@ void ResilientSession::eval(const std::vector<int32_t>& ids, std::vector<float>&
     for (;;) {
         try {
             if (!remote_) rebuild();
+            const auto t0 = Clock::now();
             remote_->eval(ids, logits, all_positions);
+            note_speed(int(ids.size()), std::chrono::duration<double>(Clock::now() - t0).count());
             history_.push_back(ids);
             n_past_ += int(ids.size());
             return;

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,6 +24,9 @@ struct ResilientConfig {
     // each). Relays are nodes off the route; a failover builds a new circuit.
     int entry_relays = 0, exit_relays = 0;
     std::chrono::milliseconds probe_timeout{2000};
+    // The nodes are the operator's own (--nodes, a private swarm): plan on their
+    // claims, fastest route first, no network diversity rule (route_planner.h).
+    bool trusted_nodes = false;
 };
 
 // Connects to each address, reads what it serves and measures the round trip;
@@ -61,7 +66,11 @@ private:
     // the rebuilt KV caches hold exactly the values the lost ones held.
     std::vector<std::vector<int32_t>> history_;
     int n_past_ = 0;
+    void note_speed(int n_tokens, double seconds);
     std::set<std::string> banned_;
+    std::set<std::string> contacted_;  // nodes this session contacted directly (circuits: never a span)
+    std::map<std::string, double> measured_;  // seconds per token per layer this client saw, by address
+    std::mt19937_64 rng_{std::random_device{}()};
     std::vector<std::string> route_;
     int failovers_ = 0;
     double last_recovery_s_ = 0;

@@ -41,6 +41,9 @@ std::unique_ptr<engine::Session> open_session(const SessionSource& src, std::sha
             fc.remote = rc;
             fc.entry_relays = src.entry_relays;
             fc.exit_relays = src.exit_relays;
+            // --nodes names the operator's own machines, a private swarm's members are known parties:
+            // plan on their claims. The public swarm's strangers get the Sybil-resistant planner.
+            fc.trusted_nodes = src.kind == SessionSource::Kind::nodes || src.remote.swarm_key.has_value();
             auto discover = src.kind == SessionSource::Kind::nodes
                                 ? std::function<std::vector<std::string>()>([a = src.addresses] { return a; })
                                 : src.discover;

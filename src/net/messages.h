@@ -122,7 +122,8 @@ struct NodeInfo {
     std::vector<uint8_t> relayed;   // identities (32 bytes each) of the nodes reachable through this one
     uint16_t relay_links = 0;       // what it gives each relayed node: spliced links,
     uint32_t relay_bytes_per_s = 0; // and bytes/s each way
-    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); v(reach); v(relay_free); v(relayed); v(relay_links); v(relay_bytes_per_s); }
+    Sig64 signature{};              // by the node's identity over all fields above (net/probe.h sign_node_info)
+    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); v(reach); v(relay_free); v(relayed); v(relay_links); v(relay_bytes_per_s); v(signature); }
 };
 
 // Onion circuits (ring: client -> entry relay -> span 1 -> ... -> span N ->
@@ -175,7 +176,7 @@ struct OnionLayer {
 
 using Message = std::variant<Hello, Auth, OpenSession, Step, Result, Close, Error, Ping, Pong, Opened, NodeInfo, CircuitExtend,
                              CircuitCell, CircuitJoin, CircuitReady, OnionLayer, DialBack, DialBackResult, RelayRegister,
-                             RelayRegistered, RelayDial, RelayIncoming, RelayAccept, RelayReady>;
+                             RelayRegistered, RelayDial, RelayIncoming, RelayAccept, RelayReady, ProbeRequest, ProbeAnswer>;
 
 struct DecodeLimits {
     uint32_t max_string = 1024;          // next_hop, error text

@@ -73,4 +73,27 @@ struct RelayReady {
     template <class V> void visit(V& v) { v(peer_observed); v(delay_ms); v(punch_ms); }
 };
 
+// Client -> any node: look at these nodes for me (so that a client building
+// an onion circuit never contacts a span node itself). Comma-separated
+// addresses, at most 64; answered with one PROBE_ANSWER per node that answered
+// and a last one with an empty address.
+struct ProbeRequest {
+    static constexpr MsgType type = MsgType::probe_request;
+    uint64_t request_id = 0;
+    std::string addresses;
+    template <class V> void visit(V& v) { v(request_id); v(addresses); }
+};
+// What a probed node said: its identity (proved in the handshake with the
+// prober) and its NODE_INFO, signed by that identity, so the prober can leave
+// a node out but cannot alter what it says.
+struct ProbeAnswer {
+    static constexpr MsgType type = MsgType::probe_answer;
+    uint64_t request_id = 0;
+    std::string address;            // empty: the last answer
+    Key32 identity{};
+    uint32_t rtt_us = 0;            // as the prober measured it
+    std::vector<uint8_t> node_info; // the encoded NODE_INFO
+    template <class V> void visit(V& v) { v(request_id); v(address); v(identity); v(rtt_us); v(node_info); }
+};
+
 }  // namespace llmn::net

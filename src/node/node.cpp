@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "engine/model_id.h"
+#include "net/probe.h"
 #include "net/wire_hidden.h"
 #include "node/node_impl.h"
 
@@ -63,6 +64,7 @@ net::NodeInfo Node::Impl::info() const {
     ni.milli_tokens_per_s = uint32_t(std::min(4e9, cfg.tokens_per_s * 1000.0));
     ni.onion_key = onion.pk;
     reach->fill(ni);
+    net::sign_node_info(ni, identity);
     return ni;
 }
 
@@ -330,6 +332,8 @@ awaitable<void> Node::Impl::serve_link(tcp::socket socket) {
                 auto it = sessions.find(c->session_id);
                 if (ci != circuits.end() && ci->second.prev.lock() == link) close_circuit(c->session_id, true);
                 else if (it != sessions.end() && it->second.owner.lock() == link) drop_session(c->session_id);
+            } else if (auto* pr = std::get_if<net::ProbeRequest>(&m)) {
+                on_probe_request(link, *pr);
             } else if (auto* p = std::get_if<net::Ping>(&m)) {
                 send(link, net::Pong{p->nonce});
             } else if (auto handled = co_await reach->dispatch(link, m)) {

@@ -137,6 +137,10 @@ struct Node::Impl {
     void back_error(const std::shared_ptr<net::Link>& from, uint64_t id, net::Errc code, const std::string& text);
     void next_link_lost(const std::shared_ptr<net::Link>& link);
     void expire_joins(Clock::time_point now);
+
+    // --- node_directory.cpp: probing for clients
+    int probe_requests = 0;
+    void on_probe_request(const std::shared_ptr<net::Link>& link, const net::ProbeRequest& req);
 };
 
 }  // namespace llmn::node

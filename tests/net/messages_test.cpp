@@ -100,7 +100,8 @@ std::vector<Message> samples() {
     RelayDial relay_dial{key(16), 1500};
     RelayReady relay_ready{"100.64.12.2:40002", 12, 1500};
     return {hello, auth, open, step, result, close, error, ping, pong, opened, info, extend, cell, join, ready, layer,
-            dial_back, dial_result, RelayRegister{}, registered, relay_dial, RelayIncoming{77}, RelayAccept{77}, relay_ready};
+            dial_back, dial_result, RelayRegister{}, registered, relay_dial, RelayIncoming{77}, RelayAccept{77}, relay_ready,
+            ProbeRequest{5, "1.2.3.4:5,6.7.8.9:10"}, ProbeAnswer{5, "1.2.3.4:5", key(19), 1234, bytes(40, 3)}};
 }
 
 Errc decode_error(const std::vector<uint8_t>& b, const DecodeLimits& limits = {}) {

@@ -74,10 +74,12 @@ TEST_P(Circuit, RingThroughTwoRelaysGivesTheSingleProcessTokensAndHidesTheClient
     rc.wire_f32 = true;
     tensor::ThreadPool pool(1);
     std::vector<int32_t> remote;
-    std::string client;
+    std::string client, exit_client;
     {
         CircuitSession s(engine::Model::load(model), plan, rc, pool);
         client = s.client_id().substr(0, 12);
+        exit_client = s.exit_client_id().substr(0, 12);
+        EXPECT_NE(client, exit_client) << "entry and exit links must carry different client keys";
         remote = greedy(s, prompt, 10);
     }
     engine::SessionConfig sc;
@@ -92,11 +94,12 @@ TEST_P(Circuit, RingThroughTwoRelaysGivesTheSingleProcessTokensAndHidesTheClient
         const std::string line = circuit_line(nodes[i]->node.log());
         ASSERT_FALSE(line.empty()) << "node " << i << " logged no circuit: " << nodes[i]->node.log();
         const std::string prev = i == 0 ? client : ids[i - 1];
-        const std::string next = i + 1 == nodes.size() ? "client " + client : ids[i + 1];
+        const std::string next = i + 1 == nodes.size() ? "client " + exit_client : ids[i + 1];
         EXPECT_NE(line.find("prev " + prev), std::string::npos) << line;
         EXPECT_NE(line.find("next " + next), std::string::npos) << line;
         if (i != 0 && i + 1 != nodes.size()) {
             EXPECT_EQ(line.find(client), std::string::npos) << "span node " << i << " met the client: " << line;
+            EXPECT_EQ(line.find(exit_client), std::string::npos) << "span node " << i << " met the client: " << line;
         }
     }
     // The relays forwarded cells they could not read (the node logs what a relay could decode).
@@ -169,7 +172,8 @@ TEST(CircuitFailover, AKilledSpanNodeIsReplacedAndTheTokensStayIdentical) {
     NodeProcess r1(NodeProcess::with({"serve", "-m", model, "--relay-only", "--listen", "127.0.0.1:0"}, {}));
     NodeProcess r2(NodeProcess::with({"serve", "-m", model, "--relay-only", "--listen", "127.0.0.1:0"}, {}));
     std::vector<std::unique_ptr<NodeProcess>> spans;
-    for (const char* span : {"0:3", "3:6", "3:6"}) spans.push_back(std::make_unique<NodeProcess>(model, span));
+    // Two of each span: the node the client asks about the swarm (any of them) never serves it as a span.
+    for (const char* span : {"0:3", "0:3", "3:6", "3:6", "3:6"}) spans.push_back(std::make_unique<NodeProcess>(model, span));
     std::vector<std::string> all = {r1.address(), r2.address()};
     for (auto& n : spans) all.push_back(n->address());
     ResilientConfig fc;
