@@ -411,7 +411,7 @@ awaitable<void> Node::Impl::accept_loop() {
                 }
                 ~Done() { release(); }
             };
-            auto done = std::make_shared<Done>(Done{handshakes, ip});
+            std::shared_ptr<Done> done(new Done{handshakes, ip});  // no temporary: its destructor would release
             // The cap counts handshakes: serve_link's first await is the handshake, then NODE_INFO.
             asio::co_spawn(io, [this, done]() -> awaitable<void> {
                 asio::steady_timer t(io, link_opts.handshake_timeout);
