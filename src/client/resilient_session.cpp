@@ -155,6 +155,9 @@ void ResilientSession::rebuild() {
         cp.entry_relay = choice->entry_relay;
         cp.exit_relay = choice->exit_relay;
         cp.known = report.nodes;
+        // The relays meet this client: in a later rebuild of this session they serve no span.
+        for (const std::string& r : {cp.entry_relay, cp.exit_relay})
+            if (!r.empty()) contacted_.insert(r);
         remote_ = std::make_unique<CircuitSession>(model_, cp, rc, pool_);
     } else {
         remote_ = std::make_unique<RemoteSession>(model_, route_, rc, pool_);

@@ -308,6 +308,8 @@ awaitable<void> Node::Impl::serve_link(tcp::socket socket) {
     try {
         peer = socket.remote_endpoint().address().to_string() + ":" + std::to_string(socket.remote_endpoint().port());
         link = co_await net::Link::accept(std::move(socket), identity, link_opts);
+        static const bool log_links = std::getenv("LLM_NODE_CIRCUIT_LOG") != nullptr;  // the privacy tests: who connects to a span
+        if (log_links) log_line("accepted link from " + peer + " key " + net::to_hex(link->peer_identity().data(), 6));
         co_await link->write(info());
         inbound[link.get()] = {link, Clock::now()};
         for (;;) {
