@@ -37,6 +37,7 @@ int cmd_serve(int argc, char** argv) {
                {{"--relay-slots"}, true, "nodes behind NAT this node relays at once (default 8; 0: none)"},
                {{"--relay-links"}, true, "spliced links a relay gives each relayed node (default 16)"},
                {{"--relay-mibps"}, true, "MiB/s a relay gives each relayed node, each way (default 16)"},
+               {{"--allow-private-hops"}, false, "a LAN swarm: let peers name next hops on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7)"},
                {{"--punch-ms"}, true, "links through relays try a direct connection for this long (default 1500; 0: never)"},
                {{"--swarm-key"}, true, "private swarm: FILE of 32 random bytes (or 64 hex digits); only peers with it may connect "
                                        "(make one with: head -c 32 /dev/urandom > swarm.key)"},
@@ -71,6 +72,7 @@ int cmd_serve(int argc, char** argv) {
     cfg.swarm_key = swarm_key(args);
     cfg.punch_window = std::chrono::milliseconds(args.integer("--punch-ms", cfg.punch_window.count()));
     if (cfg.punch_window.count() < 0) throw UsageError("--punch-ms must be >= 0");
+    cfg.allow_private_hops = args.has("--allow-private-hops");
     cfg.relay_slots = int(args.integer("--relay-slots", args.has("--relay-only") ? 32 : cfg.relay_slots));
     cfg.relay_links_per_node = int(args.integer("--relay-links", cfg.relay_links_per_node));
     const int64_t mibps = args.integer("--relay-mibps", cfg.relay_bytes_per_s >> 20);

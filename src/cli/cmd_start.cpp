@@ -31,6 +31,7 @@ int cmd_start(int argc, char** argv) {
                                {{"--recheck"}, true, "seconds between span re-checks (default 60)"},
                                {{"--advertise"}, true, "HOST:PORT others reach this node at (a port you forwarded by hand)"},
                                {{"--relay"}, true, "HOST:PORT of the relay to serve through when unreachable (default: one from the swarm)"},
+                               {{"--allow-private-hops"}, false, "a LAN swarm: let peers name next hops on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7)"},
                                {{"--relay-slots"}, true, "nodes behind NAT this node relays at once (default 8; 32 with --relay-only; 0: none)"},
                                {{"--help", "-h"}, false, "show this help"}};
     for (Flag& f : swarm_flags()) flags.push_back(f);
@@ -86,6 +87,7 @@ int cmd_start(int argc, char** argv) {
             throw UsageError("--advertise wants HOST:PORT, got '" + cfg.advertise + "'");
     }
     cfg.relay = args.str("--relay");
+    cfg.node.allow_private_hops = args.has("--allow-private-hops");
     cfg.node.relay_slots = int(args.integer("--relay-slots", args.has("--relay-only") ? 32 : 8));
     if (cfg.node.relay_slots < 0) throw UsageError("--relay-slots must be >= 0");
     cfg.dht = dht_config(args);
