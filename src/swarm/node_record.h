@@ -38,7 +38,7 @@ struct NodeRecord {
     uint32_t span_start = 0;      // first layer served
     uint32_t span_end = 0;        // one past the last layer served
     uint32_t n_layer = 0;         // layers in the whole model
-    net::Key32 model_id{};        // digest of the GGUF metadata and tensor index
+    net::Key32 model_id{};        // engine::model_id: metadata, tensor index and tensor data
     float tokens_per_s = 0.f;     // measured throughput of this span
     uint32_t free_sessions = 0;   // session slots open right now
     std::string version;          // llm-node version of the node
