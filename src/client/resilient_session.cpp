@@ -124,6 +124,9 @@ void ResilientSession::rebuild() {
         report = net::probe_swarm(addresses, cfg_.probe_timeout, cfg_.remote.swarm_key);
     }
     std::vector<Candidate> candidates = candidates_of(report, addresses.size(), model_id, &found);
+    std::vector<Candidate> unrestricted = candidates;  // contacted nodes still as spans: the last resort below
+    for (Candidate& c : unrestricted)
+        if (auto it = measured_.find(c.address); it != measured_.end()) c.measured_seconds_per_layer = it->second;
     for (Candidate& c : candidates) {
         if (circuit && contacted_.count(c.address)) c.span_end = c.span_start;  // contacted directly: a relay at most
         if (auto it = measured_.find(c.address); it != measured_.end()) c.measured_seconds_per_layer = it->second;
@@ -139,6 +142,18 @@ void ResilientSession::rebuild() {
         // be what completes a route now: forget the bans rather than give up.
         banned_.clear();
         choice = plan();
+    }
+    if (!choice && circuit && !contacted_.empty()) {
+        // A small swarm whose every route needs a node this client contacted: use it,
+        // and say so (that node can tell the circuit is ours), rather than serve nothing.
+        std::string ignored;
+        choice = plan_circuit(unrestricted, model_->config().n_layer, banned_, pc, cfg_.entry_relays > 0, cfg_.exit_relays > 0, rng_, &ignored);
+        if (choice)
+            for (const std::string& a : choice->spans)
+                if (contacted_.count(a))
+                    std::fprintf(stderr, "[client] warning: every route needs %s as a span, and this client contacted it directly to learn "
+                                         "the swarm: it can tell this circuit is yours (more nodes, or --relay-only ones, avoid this)\n",
+                                 a.c_str());
     }
     if (!choice) {
         const std::string detail = found + (banned_.empty() ? "" : "; " + std::to_string(banned_.size()) + " banned");

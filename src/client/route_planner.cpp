@@ -88,6 +88,7 @@ struct HopTraits {
     std::string network;            // network_of ("" : exempt)
     std::string lan;                // private /24 or unique-local /64 ("" : none)
     std::vector<std::string> keys;  // identities: "id:<hex>", "addr:<address>"
+    std::string via;                // "addr:<relay address>" of a node behind a relay ("" : none)
 };
 
 HopTraits describe(const Candidate& c) {
@@ -96,7 +97,7 @@ HopTraits describe(const Candidate& c) {
     HopTraits t{n.network, n.lan, {"addr:" + c.address}};
     if (!p.relayed_id.empty()) {
         t.keys.push_back("id:" + p.relayed_id);
-        t.keys.push_back("addr:" + p.host_port);  // its relay, as a hop of its own, sees the same traffic
+        t.via = "addr:" + p.host_port;  // its relay, as a hop of its own, would see the same traffic
     }
     if (c.identity != net::Key32{}) {
         const std::string id = "id:" + net::to_hex(c.identity.data(), c.identity.size());
@@ -108,9 +109,11 @@ HopTraits describe(const Candidate& c) {
 // Whether two hops may not share one circuit.
 bool clash(const HopTraits& a, const HopTraits& b, bool network_rule) {
     if (network_rule && !a.network.empty() && a.network == b.network) return true;
+    auto has = [](const HopTraits& t, const std::string& k) { return std::find(t.keys.begin(), t.keys.end(), k) != t.keys.end(); };
     for (const auto& k : a.keys)
-        if (std::find(b.keys.begin(), b.keys.end(), k) != b.keys.end()) return true;
-    return false;
+        if (has(b, k)) return true;
+    // A relay and a node it relays are not two hops of one circuit; two nodes behind one relay may be.
+    return (!a.via.empty() && has(b, a.via)) || (!b.via.empty() && has(a, b.via));
 }
 
 // The slower middle value (0 for none).

@@ -245,6 +245,13 @@ TEST(RoutePlanner, RelayedAddressCountsItsRelaysNetworkAndAddressAndItsOwnId) {
     // On loopback the network rule is off, yet the relay's own address still clashes.
     c = {node(kHexId + "@127.0.0.1:5", 0, kLayers, 0.01, 0.01, 1), node("127.0.0.1:5", 0, 0, 0, 0.01, 2), node("127.0.0.1:6", 0, 0, 0, 0.01, 3)};
     for (int i = 0; i < 50; ++i) EXPECT_EQ(plan_circuit(c, kLayers, {}, PlannerConfig{}, false, true, rng)->exit_relay, "127.0.0.1:6");
+    // Two nodes behind one relay may both be spans (the NAT lab's swarm: both homes use one relay).
+    const std::string other_id(64, 'c');
+    c = {node(kHexId + "@100.64.0.2:5", 0, kLayers / 2, 0.01, 0.01, 1), node(other_id + "@100.64.0.2:5", kLayers / 2, kLayers, 0.01, 0.01, 2),
+         node("100.64.0.2:5", 0, 0, 0, 0.01, 3)};
+    const auto route = plan_circuit(c, kLayers, {}, PlannerConfig{}, false, false, rng);
+    ASSERT_TRUE(route);
+    EXPECT_EQ(route->spans.size(), 2u);
 }
 
 TEST(RoutePlanner, ExplainsWhyNoCircuitCanBeBuilt) {

@@ -179,7 +179,7 @@ TEST(Messages, TrailingBytesAreABadMessage) {
 }
 
 TEST(Messages, UnknownTypesAreABadMessage) {
-    for (uint8_t t : {0, 25, 200, 255}) EXPECT_EQ(decode_error({t, 0, 0, 0, 0, 0, 0, 0, 0}), Errc::bad_message) << int(t);
+    for (uint8_t t : {0, 27, 200, 255}) EXPECT_EQ(decode_error({t, 0, 0, 0, 0, 0, 0, 0, 0}), Errc::bad_message) << int(t);
 }
 
 TEST(Messages, StringAboveTheLimitIsRefused) {
