@@ -37,7 +37,7 @@ int cmd_serve(int argc, char** argv) {
                {{"--relay-slots"}, true, "nodes behind NAT this node relays at once (default 8; 0: none)"},
                {{"--relay-links"}, true, "spliced links a relay gives each relayed node (default 16)"},
                {{"--relay-mibps"}, true, "MiB/s a relay gives each relayed node, each way (default 16)"},
-               {{"--allow-private-hops"}, false, "a LAN swarm: let peers name next hops on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7)"},
+               {{"--allow-private-hops"}, false, "let any peer name next hops on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7); LAN peers always may"},
                {{"--punch-ms"}, true, "links through relays try a direct connection for this long (default 1500; 0: never)"},
                {{"--swarm-key"}, true, "private swarm: FILE of 32 random bytes (or 64 hex digits); only peers with it may connect "
                                        "(make one with: head -c 32 /dev/urandom > swarm.key)"},

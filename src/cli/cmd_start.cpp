@@ -31,7 +31,7 @@ int cmd_start(int argc, char** argv) {
                                {{"--recheck"}, true, "seconds between span re-checks (default 60)"},
                                {{"--advertise"}, true, "HOST:PORT others reach this node at (a port you forwarded by hand)"},
                                {{"--relay"}, true, "HOST:PORT of the relay to serve through when unreachable (default: one from the swarm)"},
-                               {{"--allow-private-hops"}, false, "a LAN swarm: let peers name next hops on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7)"},
+                               {{"--allow-private-hops"}, false, "let any peer name next hops on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7); LAN peers always may"},
                                {{"--relay-slots"}, true, "nodes behind NAT this node relays at once (default 8; 32 with --relay-only; 0: none)"},
                                {{"--help", "-h"}, false, "show this help"}};
     for (Flag& f : swarm_flags()) flags.push_back(f);

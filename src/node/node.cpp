@@ -80,7 +80,7 @@ awaitable<std::shared_ptr<net::Link>> Node::Impl::next_link(const std::string& a
         it->second.last_used = now;
         co_return it->second.link;
     }
-    if (const std::string why = dial_policy.refusal(addr); !why.empty())
+    if (const std::string why = dial_policy.refusal(addr, ip_of(asked_by.peer_address())); !why.empty())
         throw net::NetError(net::Errc::next_hop_failed, "will not dial " + why);
     if (!dial_policy.take(ip_of(asked_by.peer_address()), now)) throw net::NetError(net::Errc::overloaded, "too many new next hops from this peer");
     if (next_links.size() >= kMaxNextLinks) close_idle_next_links(now);

@@ -51,9 +51,10 @@ struct NodeConfig {
     uint32_t relay_bytes_per_s = 16u << 20;
     // Outgoing links through a relay first try a direct connection for this long.
     std::chrono::milliseconds punch_window{1500};
-    // Let OPEN_SESSION and onion EXTENDs name next hops on private networks
-    // (RFC 1918, fc00::/7) although this node listens on a public or
-    // wildcard address: a LAN swarm. Loopback, link-local and names never.
+    // Let any peer's OPEN_SESSION and onion EXTENDs name next hops on private
+    // networks (RFC 1918, fc00::/7) although this node listens on a public or
+    // wildcard address (peers on a private network always may). Loopback,
+    // link-local and names never.
     bool allow_private_hops = false;
 };
 

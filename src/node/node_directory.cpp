@@ -21,10 +21,11 @@ void Node::Impl::on_probe_request(const std::shared_ptr<net::Link>& link, const 
     if (probe_requests >= kMaxProbeRequests) return send_error(link, req.request_id, net::Errc::overloaded, "busy probing; retry later");
     if (!dial_policy.take(link->peer_address().substr(0, link->peer_address().rfind(':')), Clock::now()))
         return send_error(link, req.request_id, net::Errc::overloaded, "too many requests from this peer");
+    const std::string asker_ip = link->peer_address().substr(0, link->peer_address().rfind(':'));
     std::vector<std::string> addresses;
     std::stringstream in(req.addresses);
     for (std::string a; std::getline(in, a, ',') && addresses.size() < kMaxProbeAddresses;)
-        if (dial_policy.refusal(a).empty()) addresses.push_back(a);  // others get no answer (the asker sees "no answer")
+        if (dial_policy.refusal(a, asker_ip).empty()) addresses.push_back(a);  // others get no answer (the asker sees "no answer")
     ++probe_requests;
     struct Round {
         std::shared_ptr<net::Link> asker;

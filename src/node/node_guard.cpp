@@ -41,7 +41,7 @@ uint64_t unix_now() {
     return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-std::string DialPolicy::refusal(const std::string& address) const {
+std::string DialPolicy::refusal(const std::string& address, const std::string& asker_ip) const {
     std::string target = address;
     if (const auto via = net::parse_relayed(address)) target = via->relay;
     const std::string host = host_part(target);
@@ -50,7 +50,10 @@ std::string DialPolicy::refusal(const std::string& address) const {
         case Kind::name: return "not an IP address";
         case Kind::unusable: return "not a dialable address";
         case Kind::loopback: return allow_loopback ? "" : "a loopback address";
-        case Kind::private_net: return allow_private ? "" : "a private address";
+        case Kind::private_net: {
+            const Kind asker = asker_ip.empty() ? Kind::name : kind_of(asker_ip);
+            return allow_private || asker == Kind::private_net || asker == Kind::loopback ? "" : "a private address";
+        }
         case Kind::public_net: return "";
     }
     return "unknown address kind";

@@ -20,14 +20,17 @@ using GuardClock = std::chrono::steady_clock;
 // link-local, multicast or unspecified, nor (without allow_private) RFC 1918
 // or unique-local addresses on its own network. A node that listens on
 // loopback (one machine: tests, demos) may dial loopback; one on a private
-// address, or in a private swarm, may dial private ones.
+// address, or in a private swarm, may dial private ones, and so may any node
+// for a peer that itself comes from a private address (a LAN peer reaches the
+// LAN anyway: zero-config LAN swarms on 0.0.0.0 keep working).
 struct DialPolicy {
     bool allow_loopback = false;
     bool allow_private = false;
     int dials_per_minute_per_peer = 30;  // new outbound connections one peer may cause
 
-    // "" when `address` ("ip:port", "[v6]:port" or "ID@ip:port") may be dialed, else why not.
-    std::string refusal(const std::string& address) const;
+    // "" when `address` ("ip:port", "[v6]:port" or "ID@ip:port") may be dialed for
+    // a peer at `asker_ip` (empty: unknown), else why not.
+    std::string refusal(const std::string& address, const std::string& asker_ip = "") const;
     // Counts a dial caused by `peer_ip`; false when that peer is over its rate.
     bool take(const std::string& peer_ip, GuardClock::time_point now);
 

@@ -271,6 +271,11 @@ TEST(HostileRound2, DialPolicyRefusesNamesLoopbackLinkLocalAndPrivateOnThePublic
     const node::DialPolicy lan = node::dial_policy_for("192.168.1.10", false, false);
     EXPECT_EQ(lan.refusal("192.168.1.11:7000"), "");
     EXPECT_EQ(lan.refusal("127.0.0.1:7000"), "a loopback address");
+    // A wildcard listener on the internet dials private hops only for a peer that is itself on a private network.
+    const node::DialPolicy any = node::dial_policy_for("0.0.0.0", false, false);
+    EXPECT_EQ(any.refusal("192.168.1.11:7000", "8.8.8.8"), "a private address");
+    EXPECT_EQ(any.refusal("192.168.1.11:7000", "192.168.1.20"), "");
+    EXPECT_EQ(any.refusal("127.0.0.1:7000", "192.168.1.20"), "a loopback address");
     for (const node::DialPolicy& p : {node::dial_policy_for("203.0.113.5", true, false), node::dial_policy_for("0.0.0.0", false, true)}) {
         EXPECT_EQ(p.refusal("10.0.0.7:7000"), "");  // private swarm, or --allow-private-hops
         EXPECT_EQ(p.refusal("[fd12::7]:7000"), "");
