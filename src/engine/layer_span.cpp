@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/partial_model.h"
 #include "tensor/attention.h"
 #include "tensor/fp16.h"
 #include "tensor/thread_pool.h"
@@ -19,6 +20,7 @@ SpanWeights::SpanWeights(std::shared_ptr<const Model> model, int start, int end)
     if (start < 0 || end > c.n_layer || start >= end)
         throw ModelError(model_->path() + ": layer span [" + std::to_string(start) + ", " + std::to_string(end) +
                          ") is not inside [0, " + std::to_string(c.n_layer) + ")");
+    model::require_verified(model_->file(), model::tensors_needed(model_->file(), start, end, false));
     for (int il = start; il < end; ++il) {
         layers_.push_back(model_->layer(il));
         const LayerWeights& w = layers_.back();

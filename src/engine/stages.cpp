@@ -4,12 +4,15 @@
 #include <string>
 
 #include "engine/ops.h"
+#include "model/partial_model.h"
 #include "tensor/kernels.h"
 
 namespace llmn::engine {
 
 EmbeddingStage::EmbeddingStage(std::shared_ptr<const Model> model)
-    : model_(std::move(model)), table_(&model_->token_embd()) {}
+    : model_(std::move(model)), table_(&model_->token_embd()) {
+    model::require_verified(model_->file(), {table_->name});
+}
 
 void EmbeddingStage::embed(const int32_t* ids, int n, float* out) const {
     const int64_t d = model_->config().n_embd;
@@ -24,6 +27,7 @@ void EmbeddingStage::embed(const int32_t* ids, int n, float* out) const {
 }
 
 HeadStage::HeadStage(std::shared_ptr<const Model> model) : model_(std::move(model)), output_(&model_->output()) {
+    model::require_verified(model_->file(), {output_->name, "output_norm.weight"});
     read_f32_vector(model_->output_norm(), norm_);
 }
 

@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "model/gguf_reader.h"
+#include "model/partial_model.h"
 
 namespace llmn::model {
 namespace {
@@ -357,12 +358,14 @@ std::string digest_cache_dir() {
 }
 
 DigestLoad load_tensor_digests(const GgufFile& file) {
+    if (auto d = partial_digests(file)) return {d, DigestSource::cache_file, partial_manifest_path(file.path())};
     const Probe p = probe(file);
     bool memoizable = false;
     return load_probed(file, p, &memoizable);
 }
 
 std::shared_ptr<const TensorDigests> tensor_digests(const GgufFile& file) {
+    if (auto d = partial_digests(file)) return d;  // a file fetched in part: its holes are not the model
     using Key = std::tuple<std::string, uint64_t, uint64_t, int64_t, int64_t, Digest32>;
     static std::mutex mu;  // held while hashing too: one process hashes one file once
     static std::map<Key, std::shared_ptr<const TensorDigests>> memo;
