@@ -285,6 +285,9 @@ void Dht::Impl::handle(lt::alert* a) {
         std::lock_guard lk(mu);
         listen_error = f->message();
         cv.notify_all();
+    } else if (lt::alert_cast<lt::hash_failed_alert>(a) || lt::alert_cast<lt::peer_ban_alert>(a)) {
+        std::lock_guard lk(mu);
+        if (torrent_hook) torrent_hook(a);
     } else if (auto* p = lt::alert_cast<lt::lsd_peer_alert>(a)) {
         // LSD gives the peer's libtorrent listen port, which is also its DHT
         // UDP port: join its DHT, and get_peers yields the serving ports.

@@ -136,6 +136,7 @@ public:
     static net::Key32 record_salt(const net::Key32& model_id, const std::optional<net::Key32>& swarm_key = {});
 
 private:
+    friend class Weights;  // shares the libtorrent session (swarm/weights.h)
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

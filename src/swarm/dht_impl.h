@@ -5,6 +5,7 @@
 #include "swarm/dht.h"
 
 #include <condition_variable>
+#include <functional>
 #include <list>
 #include <map>
 #include <mutex>
@@ -117,6 +118,8 @@ struct Dht::Impl {
     std::vector<lt::port_mapping_t> mappings;  // map_port()'s, per UPnP / NAT-PMP mapper
     uint16_t mapped_local = 0;
     std::thread loop;
+    // Weights' alert handler (hash failures, bans), called under mu on the alert thread.
+    std::function<void(lt::alert*)> torrent_hook;
 
     void run();
     void shutdown();
