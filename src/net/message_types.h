@@ -6,7 +6,7 @@
 
 namespace llmn::net {
 
-inline constexpr uint16_t kProtocolVersion = 2;  // 2: pinned next hops, fixed-size onions
+inline constexpr uint16_t kProtocolVersion = 3;  // 2: pinned next hops, fixed-size onions; 3: NODE_INFO names the weights torrent
 
 enum class MsgType : uint8_t {
     hello = 1, auth = 2, open_session = 3, step = 4, result = 5, close = 6, error = 7, ping = 8, pong = 9,

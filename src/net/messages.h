@@ -122,8 +122,15 @@ struct NodeInfo {
     std::vector<uint8_t> relayed;   // identities (32 bytes each) of the nodes reachable through this one
     uint16_t relay_links = 0;       // what it gives each relayed node: spliced links,
     uint32_t relay_bytes_per_s = 0; // and bytes/s each way
+    // The model's weights as a torrent (swarm/weights.h): v1 || v2 info-hash
+    // (52 bytes; empty: not seeding) and the BitTorrent port at this node's IP.
+    std::vector<uint8_t> torrent;
+    uint16_t torrent_port = 0;
+    std::string model_name;         // general.name, for listings
+    std::string model_quant;        // "Q4_0", "F16", ...
+    uint64_t model_bytes = 0;       // size of the GGUF
     Sig64 signature{};              // by the node's identity over all fields above (net/probe.h sign_node_info)
-    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); v(reach); v(relay_free); v(relayed); v(relay_links); v(relay_bytes_per_s); v(signature); }
+    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); v(reach); v(relay_free); v(relayed); v(relay_links); v(relay_bytes_per_s); v(torrent); v(torrent_port); v(model_name); v(model_quant); v(model_bytes); v(signature); }
 };
 
 // Onion circuits (ring: client -> entry relay -> span 1 -> ... -> span N ->

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "engine/model_id.h"
+#include "model/model_summary.h"
 #include "net/probe.h"
 #include "net/wire_hidden.h"
 #include "node/node_impl.h"
@@ -63,6 +64,11 @@ net::NodeInfo Node::Impl::info() const {
     ni.version = "llm-node/0.1";
     ni.milli_tokens_per_s = uint32_t(std::min(4e9, cfg.tokens_per_s * 1000.0));
     ni.onion_key = onion.pk;
+    ni.torrent = cfg.torrent;
+    ni.torrent_port = cfg.torrent_port;
+    ni.model_name = model_name;
+    ni.model_quant = model_quant;
+    ni.model_bytes = model->file().file_size();
     reach->fill(ni);
     net::sign_node_info(ni, identity);
     return ni;
@@ -474,6 +480,11 @@ Node::Node(NodeConfig cfg) : impl_(std::make_unique<Impl>()) {
     else if (cfg.span_end == 0) cfg.span_end = m.model->config().n_layer;
     if (!cfg.relay_only) m.weights = std::make_shared<const engine::SpanWeights>(m.model, cfg.span_start, cfg.span_end);
     m.model_id = engine::model_id(*m.model);
+    {
+        const model::ModelSummary sum = model::summarize_model(m.model->file());
+        m.model_name = sum.name;
+        m.model_quant = sum.quantization;
+    }
     m.identity = cfg.identity ? *cfg.identity
                  : cfg.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg.key_file);
     m.link_opts.max_frame = cfg.max_frame;

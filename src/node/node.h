@@ -56,6 +56,10 @@ struct NodeConfig {
     // wildcard address (peers on a private network always may). Loopback,
     // link-local and names never.
     bool allow_private_hops = false;
+    // The weights torrent this node seeds (NODE_INFO.torrent, 52 bytes) and its
+    // BitTorrent port; empty / 0: none.
+    std::vector<uint8_t> torrent;
+    uint16_t torrent_port = 0;
 };
 
 class Node {

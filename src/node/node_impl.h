@@ -27,6 +27,7 @@ struct Node::Impl {
     std::shared_ptr<const engine::Model> model;
     std::shared_ptr<const engine::SpanWeights> weights;
     net::Key32 model_id{};
+    std::string model_name, model_quant;  // for NODE_INFO listings
     net::Identity identity;
     net::LinkOptions link_opts;
     asio::io_context io{1};

@@ -22,6 +22,7 @@
 
 #include "node/node.h"
 #include "swarm/dht.h"
+#include "swarm/weights.h"
 
 namespace llmn::node {
 
@@ -37,6 +38,14 @@ struct SwarmNodeConfig {
     std::chrono::milliseconds settle_timeout{5000};  // at start: wait this long for the DHT before choosing a span
     std::string advertise;                   // "host:port" others reach us at (a port forwarded by hand)
     std::string relay;                       // "host:port" of the relay to use when unreachable (default: chosen from the swarm)
+    // Weights (swarm/weights.h): a node seeds the file it serves from; with
+    // fetch_model (no local file) it fetches the header and then only its
+    // span's tensors from the swarm, before serving or moving to a span.
+    std::optional<net::Key32> fetch_model;
+    std::string weights_dir;                 // "" = ~/.cache/llm-node/weights
+    uint64_t max_download = 0;               // bytes/s, 0 = no cap
+    std::chrono::seconds fetch_timeout{900};
+    swarm::WeightsProgress fetch_progress;   // called while downloading (the CLI draws a bar)
 };
 
 class SwarmNode {
@@ -52,6 +61,8 @@ public:
 
 private:
     std::pair<int, int> choose_span(int layers_wanted, std::optional<std::pair<int, int>> current);
+    // Downloads and verifies the tensors of `span` when the model was fetched (no-op otherwise).
+    void fetch_span(std::pair<int, int> span);
     // swarm_node_reach.cpp
     void settle_reachability();
     bool serve_through_relay(const std::vector<std::string>& peers);
@@ -61,6 +72,9 @@ private:
 
     SwarmNodeConfig cfg_;
     std::unique_ptr<swarm::Dht> dht_;
+    std::unique_ptr<swarm::Weights> weights_;  // after dht_: destroyed first
+    std::optional<swarm::TorrentId> torrent_;
+    std::string last_fetch_json_;  // figures of the last span fetch, for the next stdout line
     std::atomic<bool> stopping_{false};
     std::atomic<int> span_start_{0}, span_end_{0};
     std::unique_ptr<Node> node_;

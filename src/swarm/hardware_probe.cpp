@@ -47,9 +47,9 @@ Hardware probe_hardware() {
     return h;
 }
 
-double measure_seconds_per_layer(std::shared_ptr<const engine::Model> model, int threads) {
+double measure_seconds_per_layer(std::shared_ptr<const engine::Model> model, int threads, int layer) {
     tensor::ThreadPool pool(threads);
-    engine::LayerSpan span(model, 0, 1, 16);
+    engine::LayerSpan span(model, layer, layer + 1, 16);
     const int d = model->config().n_embd;
     std::vector<float> h(d);
     std::mt19937 rng(1);

@@ -18,7 +18,7 @@ struct Hardware {
 Hardware probe_hardware();
 
 // Seconds one decode step spends in one layer of `model` on this machine
-// (median of a few timed runs of layer 0 on random hidden states, `threads` threads).
-double measure_seconds_per_layer(std::shared_ptr<const engine::Model> model, int threads);
+// (median of a few timed runs of layer `layer` on random hidden states, `threads` threads).
+double measure_seconds_per_layer(std::shared_ptr<const engine::Model> model, int threads, int layer = 0);
 
 }  // namespace llmn::swarm
