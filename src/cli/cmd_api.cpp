@@ -10,6 +10,7 @@
 
 #include "api/http_guard.h"
 #include "engine/model_id.h"
+#include "cli/weights_cli.h"
 #include "cli/api_launch.h"
 #include "cli/commands.h"
 #include "cli/swarm_flags.h"
@@ -113,7 +114,7 @@ int cmd_api(int argc, char** argv) {
     }
     std::string model = args.str("-m");
     if (model.empty() && !args.positional().empty()) model = args.positional().front();
-    LoadedModel lm = load_model(model);
+    LoadedModel lm = load_model(client_model(args, model));  // a model id: fetched from the swarm
     cfg.model_path = lm.model->file().path();
     cfg.listen = args.str("--listen", "127.0.0.1:8080");
     cfg.model_name = args.str("--name");

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/weights_cli.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/swarm_flags.h"
@@ -236,7 +237,7 @@ int cmd_chat(int argc, char** argv) {
     const int64_t n_predict = args.integer("-n", 512);
     if (n_predict < 1) throw UsageError("-n must be >= 1");
     const int threads = thread_count(args);
-    const LoadedModel lm = load_model(chosen_model(args));
+    const LoadedModel lm = load_model(client_model(args, chosen_model(args)));  // a model id: fetched from the swarm
     const model::ModelConfig& cfg = lm.model->config();
     const int64_t n_ctx = args.integer("-c", std::min<int64_t>(4096, cfg.n_ctx_train > 0 ? cfg.n_ctx_train : 4096));
     if (n_ctx < 8) throw UsageError("-c must be >= 8");

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cli/weights_cli.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/swarm_flags.h"
@@ -38,7 +39,7 @@ int cmd_generate(int argc, char** argv) {
     const bool json = args.has("--json");
     const int threads = thread_count(args);
 
-    LoadedModel lm = load_model(args.str("-m"));
+    LoadedModel lm = load_model(client_model(args, args.str("-m")));  // a model id: fetched from the swarm
     const model::ModelConfig& cfg = lm.model->config();
     if (args.has("--chat")) {
         const model::ChatTemplate tmpl = model::ChatTemplate::detect(

@@ -4,6 +4,8 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/swarm_flags.h"
+#include "cli/weights_cli.h"
 #include "model/model_store.h"
 
 namespace llmn::cli {
@@ -58,19 +60,22 @@ void print_table(const std::vector<model::FoundModel>& models) {
 }  // namespace
 
 int cmd_models(int argc, char** argv) {
-    Args args(argc, argv, 2,
-              {{{"--json"}, false, "print one JSON object per model"},
-               {{"-v", "--verbose"}, false, "also list on stderr the files left out, and why"},
-               {{"--help", "-h"}, false, "show this help"}});
+    std::vector<Flag> flags = {{{"--json"}, false, "print one JSON object per model"},
+                               {{"-v", "--verbose"}, false, "also list on stderr the files left out, and why"},
+                               {{"--swarm"}, false, "list the models the swarm's nodes serve (name, size, quantization, nodes, coverage)"},
+                               {{"--help", "-h"}, false, "show this help"}};
+    for (Flag& f : swarm_flags()) flags.push_back(f);
+    Args args(argc, argv, 2, flags);
     if (args.has("--help")) {
         std::printf(
-            "usage: llm-node models [--json] [-v]\n"
+            "usage: llm-node models [--json] [-v] [--swarm]\n"
             "Lists the GGUF models found in $LLM_NODE_MODELS, ./models, ~/.cache/llm-node/models, the Hugging Face\n"
             "cache, LM Studio and Ollama; any NAME (or alias, with --json) can be given to -m.\n%s",
             args.help().c_str());
         return 0;
     }
     if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional().front() + "'");
+    if (args.has("--swarm")) return list_swarm_models(args);
     const std::vector<model::SearchDir> roots = model::model_search_roots();
     std::vector<std::string> skipped;
     const std::vector<model::FoundModel> models = model::find_models(roots, &skipped);

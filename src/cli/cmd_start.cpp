@@ -6,6 +6,9 @@
 
 #include "cli/commands.h"
 #include "cli/swarm_flags.h"
+#include "cli/weights_cli.h"
+#include <filesystem>
+#include "swarm/weights_join.h"
 #include "model/model_store.h"
 #include "node/swarm_node.h"
 
@@ -38,7 +41,8 @@ int cmd_start(int argc, char** argv) {
     Args args(argc, argv, 2, flags);
     if (args.has("--help")) {
         std::printf("usage: llm-node start [MODEL] [options]\n"
-                    "MODEL is a GGUF path or a name 'llm-node models' lists; without one, the bundled\n"
+                    "MODEL is a GGUF path, a name 'llm-node models' lists, or a model id (64 hex digits) to fetch\n"
+                    "from the swarm: the header, then only this node's layers; without one, the bundled\n"
                     "models/stories260K.gguf, else the first runnable model 'llm-node models' lists.\n%s",
                     args.help().c_str());
         return 0;
@@ -46,7 +50,11 @@ int cmd_start(int argc, char** argv) {
     node::SwarmNodeConfig cfg;
     cfg.node.model_path = args.str("-m");
     if (cfg.node.model_path.empty() && !args.positional().empty()) cfg.node.model_path = args.positional().front();
-    if (!cfg.node.model_path.empty()) {
+    std::error_code ec;
+    if (const auto id = swarm::parse_model_id(cfg.node.model_path); id && !std::filesystem::exists(cfg.node.model_path, ec)) {
+        cfg.fetch_model = id;  // no file: the header, then only this node's layers, come from the swarm
+        cfg.node.model_path.clear();
+    } else if (!cfg.node.model_path.empty()) {
         cfg.node.model_path = model::resolve_model(cfg.node.model_path);  // a path, or a name from `llm-node models`
     } else if (const auto found = model::default_model()) {
         // The rule is model::default_model's: the bundled stories260K in ./models, else the first model found.
@@ -92,6 +100,9 @@ int cmd_start(int argc, char** argv) {
     if (cfg.node.relay_slots < 0) throw UsageError("--relay-slots must be >= 0");
     cfg.dht = dht_config(args);
     cfg.node.swarm_key = cfg.dht.swarm_key;  // private swarm: the node's links prove the key too
+    cfg.weights_dir = args.str("--weights-dir", "");
+    cfg.max_download = max_download(args);
+    cfg.fetch_progress = weights_bar("fetching weights");
 
     node::SwarmNode sn(cfg);
     g_swarm_node = &sn;

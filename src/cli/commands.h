@@ -24,6 +24,7 @@ int cmd_models(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_api(int argc, char** argv);
 int cmd_demo(int argc, char** argv);
+int cmd_share(int argc, char** argv);
 
 // Shared helpers for the commands.
 struct LoadedModel {

@@ -22,7 +22,8 @@ const char* kUsage =
     "  serve      serve a span of layers to the network (--layers a:b --listen HOST:PORT)\n"
     "  start      join the swarm: pick the layers where it is weakest and serve them\n"
     "  swarm      list the nodes serving a model and the layers each covers\n"
-    "  models     list the GGUF models found on this machine (Ollama, Hugging Face, LM Studio, ./models)\n"
+    "  models     list the GGUF models found on this machine (--swarm: those the swarm serves)\n"
+    "  share      seed a local GGUF to the swarm and print its model id\n"
     "  chat       chat with a model in the terminal (locally or through the swarm)\n"
     "  api        OpenAI-compatible HTTP API and swarm status page\n"
     "  demo       a 3-node swarm and an API server on this machine, in one command\n"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
         if (cmd == "chat") return llmn::cli::cmd_chat(argc, argv);
         if (cmd == "api") return llmn::cli::cmd_api(argc, argv);
         if (cmd == "demo") return llmn::cli::cmd_demo(argc, argv);
+        if (cmd == "share") return llmn::cli::cmd_share(argc, argv);
         std::fprintf(stderr, "llm-node: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
         return 2;
     } catch (const llmn::cli::UsageError& e) {

@@ -2,6 +2,7 @@
 
 #include "engine/model_id.h"
 #include "client/remote_session.h"
+#include "model/partial_model.h"
 #include "net/identity.h"
 
 namespace llmn::cli {
@@ -14,7 +15,9 @@ std::vector<Flag> swarm_flags() {
             {{"--standalone"}, false, "join no one (first node of a private swarm, or LAN only)"},
             {{"--one-machine"}, false, "DHT settings for many nodes on one IP (tests only)"},
             {{"--swarm-key"}, true, "private swarm: FILE of 32 random bytes (or 64 hex digits) that its nodes and clients share; "
-                                    "make one with: head -c 32 /dev/urandom > swarm.key"}};
+                                    "make one with: head -c 32 /dev/urandom > swarm.key"},
+            {{"--weights-dir"}, true, "where weights fetched from the swarm are kept (default ~/.cache/llm-node/weights)"},
+            {{"--max-download"}, true, "cap on fetching weights, bytes/s: 500K, 20M, 1G (default: no cap)"}};
 }
 
 std::optional<net::SwarmKey> swarm_key(const Args& args) {
@@ -85,8 +88,9 @@ client::SessionSource session_source(const Args& args, const engine::Model& mode
         src.kind = client::SessionSource::Kind::discover;
         src.discover = [dht, model_id] { return dht->peers(model_id, std::chrono::milliseconds(5000)); };
     }
-    // DHT flags ask for the swarm: never drop them and run every layer here unasked.
-    if (src.kind != client::SessionSource::Kind::discover)
+    // DHT flags ask for the swarm: never drop them and run every layer here unasked
+    // (unless they fetched the model's weights: -m MODEL_ID, cli/weights_cli.h).
+    if (src.kind != client::SessionSource::Kind::discover && !model::is_partial(model.path()))
         for (const char* f : {"--bootstrap", "--dht-listen", "--standalone"})
             if (args.has(f))
                 throw UsageError(std::string(f) + " finds nodes on the DHT, but this run " +
