@@ -28,8 +28,9 @@ public:
         : NodeProcess(with(std::vector<std::string>{"serve", "-m", model, "--layers", layers, "--listen", "127.0.0.1:0", "-t",
                                                     std::to_string(threads)},
                            extra)) {}
-    // Any llm-node command that prints {"listening":"ip:port",...} first (serve, start).
-    explicit NodeProcess(std::vector<std::string> command) {
+    // Any llm-node command that prints {"listening":"ip:port",...} first (serve, start),
+    // waiting up to `wait` for that line; with wait 0, returns at once (see wait_listening).
+    explicit NodeProcess(std::vector<std::string> command, std::chrono::seconds wait = std::chrono::seconds(30)) {
         static int counter = 0;
         log_ = temp_path("node-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + ".log");
         std::vector<std::string> argv = {llm_node_binary()};
@@ -49,22 +50,30 @@ public:
         const int rc = posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), environ);
         posix_spawn_file_actions_destroy(&fa);
         if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
-        // First line: {"listening":"127.0.0.1:PORT",...}; bounded wait.
+        if (wait.count() == 0) return;
+        if (!wait_listening(wait)) {
+            stop();
+            throw std::runtime_error("node did not start: " + read_file(log_));
+        }
+    }
+    // Waits (bounded) for the first stdout line, {"listening":"127.0.0.1:PORT",...},
+    // and takes the address from it; false when it did not come.
+    bool wait_listening(std::chrono::seconds wait) {
+        const std::string out_path = log_ + ".out";
         std::string line;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        const auto deadline = std::chrono::steady_clock::now() + wait;
         while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline && alive()) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
             line = read_file(out_path);
         }
         if (line.find('\n') == std::string::npos) line = read_file(out_path);
         const auto key = line.find("\"listening\":\"");
-        if (key == std::string::npos) {
-            stop();
-            throw std::runtime_error("node did not start: " + read_file(log_));
-        }
+        if (key == std::string::npos) return false;
         const auto start = key + 13;
         address_ = line.substr(start, line.find('"', start) - start);
+        return true;
     }
+    std::string out_path() const { return log_ + ".out"; }
     ~NodeProcess() { stop(); }
     NodeProcess(const NodeProcess&) = delete;
     NodeProcess& operator=(const NodeProcess&) = delete;
