@@ -163,6 +163,19 @@ TEST(WeightsSwarm, ANodeAndAClientJoinWithOnlyTheModelIdAndFetchOnlyTheirParts) 
     EXPECT_LE(uint64_t(total), span + span / 10 + header + manifest) << "fetched more than its span + 10% + metadata";
     EXPECT_GE(uint64_t(got), span) << "cannot have its span without downloading it";
 
+    // The swarm's catalog lists the model: four nodes (three seeders and the new one), every layer covered.
+    {
+        std::vector<std::string> cmd = {testing::llm_node_binary(), "models", "--swarm", "--json"};
+        auto lf = local_dht("127.0.0.1:0", sw.seed_dht);
+        cmd.insert(cmd.end(), lf.begin(), lf.end());
+        const auto listed = testing::run_process(cmd, 60);
+        ASSERT_EQ(listed.exit_code, 0) << listed.describe();
+        EXPECT_NE(listed.out.find("\"model_id\":\"" + sw.id + "\""), std::string::npos) << listed.out << listed.err;
+        EXPECT_EQ(number_after(listed.out, "nodes"), 4) << listed.out << listed.err;
+        EXPECT_EQ(number_after(listed.out, "layers_covered"), 8) << listed.out;
+        EXPECT_EQ(number_after(listed.out, "size_bytes"), (long long)sw.file_bytes) << listed.out;
+    }
+
     // A client with only the id, through the seeders and the new node: the single-process output.
     std::vector<std::string> gen = {testing::llm_node_binary(), "generate", "-m", sw.id, "-p", "weights travel", "-n", "12",
                                     "--temp", "0", "--json", "-t", "1", "--wire-dtype", "f32",
@@ -208,6 +221,7 @@ public:
         sp.set_bool(lt::settings_pack::dht_restrict_routing_ips, false);
         sp.set_bool(lt::settings_pack::dht_restrict_search_ips, false);
         sp.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
+        sp.set_int(lt::settings_pack::min_reconnect_time, 1);  // else it waits 60 s to dial a peer that dropped it
         ses_ = std::make_unique<lt::session>(lt::session_params(std::move(sp)));
         lt::add_torrent_params p;
         p.ti = std::make_shared<lt::torrent_info>(torrent_file);
