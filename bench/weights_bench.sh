@@ -12,7 +12,7 @@ bin=${LLM_NODE:-build/src/cli/llm-node}
 dir=$(mktemp -d); seed=127.0.0.1:$((28000 + RANDOM % 2000))
 local_dht=(--no-lan --no-upnp --one-machine)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 n=$("$bin" info "$model" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"])')
 half=$((n / 2))
 spans=("0:$half" "$half:$n" "0:$n")
@@ -39,10 +39,9 @@ join_s=$(python3 -c "import time; print('%.1f' % (time.time() - $t0))")
 python3 - "$dir/out3" "$join_s" <<'EOF'
 import json, sys
 f = json.loads(open(sys.argv[1]).readline())["fetched"]
-header = f["total_downloaded"] - f["downloaded"]
-print(f"node {f['span']}: joined in {sys.argv[2]} s; downloaded {f['total_downloaded']/2**20:.1f} MiB "
-      f"(header+manifest {header/2**20:.2f} MiB, span {f['downloaded']/2**20:.1f} MiB incl. {f['redundant']/2**20:.2f} MiB end-game duplicates) "
-      f"for {f['span_bytes']/2**20:.1f} MiB of span tensors = {f['downloaded']/f['span_bytes']:.3f}x; "
+print(f"node {f['span']}: joined in {sys.argv[2]} s; downloaded {f['total_downloaded']/2**20:.1f} MiB in all "
+      f"(manifest, header, span; {f['redundant']/2**20:.2f} MiB end-game duplicates) "
+      f"for {f['span_bytes']/2**20:.1f} MiB of span tensors = {f['total_downloaded']/f['span_bytes']:.3f}x; "
       f"{100*f['total_downloaded']/f['file_bytes']:.1f}% of the {f['file_bytes']/2**20:.0f} MiB file; "
       f"span fetched at {f['downloaded']/2**20/max(f['seconds'],1e-3):.0f} MiB/s in {f['seconds']:.2f} s (piece {f['piece_size']>>10} KiB)")
 EOF
@@ -50,4 +49,4 @@ route="$(addr "$dir/out0"),$(addr "$dir/out1")"
 t0=$(date +%s.%N)
 "$bin" generate -m "$id" -p "Once upon a time" -n 4 --temp 0 -t 2 --route "$route" --weights-dir "$dir/client" \
   "${local_dht[@]}" --bootstrap "$seed" --dht-listen 127.0.0.1:0 >"$dir/gen" 2>"$dir/generr" || { cat "$dir/generr"; exit 1; }
-echo "client: $(grep -o 'fetched [0-9]* KiB for [0-9]* KiB of client tensors[^)]*' "$dir/generr" | head -1) (generate took $(python3 -c "import time; print('%.1f' % (time.time() - $t0))") s)"
+echo "client: $(grep -o 'fetched [0-9]* KiB for [0-9]* KiB of client tensors[^)]*' "$dir/generr" | head -1)); generate took $(python3 -c "import time; print('%.1f' % (time.time() - $t0))") s"

@@ -79,7 +79,7 @@ std::string client_model(const Args& args, const std::string& spec) {
     const auto model = engine::Model::load(path);
     const auto names = model::tensors_needed(model->file(), 0, 0, true);
     weights.fetch(*id, names, std::chrono::seconds(900), weights_bar("fetching the client's weights"));
-    const swarm::WeightsStats st = weights.stats(*id);
+    const swarm::WeightsStats st = weights.settled_stats(*id);
     uint64_t parts = 0;
     for (const auto& n : names) parts += model->file().tensor(n)->nbytes;
     std::fprintf(stderr, "[weights] fetched %llu KiB for %llu KiB of client tensors (%llu KiB file), %d pieces failed their hash, %d peers banned\n",

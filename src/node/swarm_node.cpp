@@ -85,8 +85,8 @@ void SwarmNode::fetch_span(std::pair<int, int> span) {
     const auto before = weights_->stats(model_id_);
     const auto t0 = std::chrono::steady_clock::now();
     weights_->fetch(model_id_, names, cfg_.fetch_timeout, cfg_.fetch_progress);
-    const auto after = weights_->stats(model_id_);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto after = weights_->settled_stats(model_id_);
     const uint64_t got = after.downloaded - before.downloaded;
     uint64_t span_bytes = 0;
     for (const auto& n : names) span_bytes += model->file().tensor(n)->nbytes;

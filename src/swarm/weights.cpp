@@ -145,6 +145,7 @@ struct Torrent {
     std::string gguf;             // the local GGUF
     bool fetched = false;         // a partial file fetched here (else a complete one shared)
     uint64_t wanted_bytes = 0;    // the current fetch
+    uint64_t had_at_open = 0;     // bytes of verified pieces on disk when opened (a resumed fetch)
     std::vector<lt::piece_index_t> wanted;
     // Peers we were told of. libtorrent drops seeds once it has every piece it
     // wants, so a later fetch (a span move) dials them again.
@@ -262,12 +263,27 @@ struct Weights::Impl {
         if (progress) progress(stats_of(t));
     }
     void want_range(Torrent& t, const lt::torrent_info& ti, uint64_t offset, uint64_t size);
+    static uint64_t have_bytes(const lt::torrent_status& st, const lt::torrent_info& ti) {
+        uint64_t n = 0;
+        for (int i = 0; i < st.pieces.size() && i < ti.num_pieces(); ++i)
+            if (st.pieces[lt::piece_index_t(i)]) n += uint64_t(ti.piece_size(lt::piece_index_t(i)));
+        return n;
+    }
+    // Whether every wanted piece passed its hash (one status call).
+    static bool has_wanted(const Torrent& t) {
+        const lt::torrent_status st = t.h.status(lt::torrent_handle::query_pieces);
+        for (lt::piece_index_t p : t.wanted)
+            if (static_cast<int>(p) >= st.pieces.size() || !st.pieces[p]) return false;
+        return true;
+    }
 };
 
 WeightsStats Weights::Impl::stats_of(const Torrent& t) const {
     WeightsStats s;
-    const lt::torrent_status st = t.h.status();
-    s.downloaded = uint64_t(st.total_payload_download);
+    // One call for every piece's state: have_piece() per piece is a round trip
+    // to libtorrent's network thread each, thousands per poll.
+    const lt::torrent_status st = t.h.status(lt::torrent_handle::query_pieces);
+    s.downloaded = uint64_t(st.all_time_download);  // (total_payload_download restarts when a torrent resumes)
     s.failed_bytes = uint64_t(st.total_failed_bytes);
     s.redundant_bytes = uint64_t(st.total_redundant_bytes);
     s.uploaded = uint64_t(st.total_payload_upload);
@@ -279,7 +295,15 @@ WeightsStats Weights::Impl::stats_of(const Torrent& t) const {
         s.piece_size = uint32_t(ti->piece_length());
         s.wanted_bytes = t.wanted_bytes;
         for (lt::piece_index_t p : t.wanted)
-            if (t.h.have_piece(p)) s.wanted_done += uint64_t(ti->piece_size(p));
+            if (static_cast<int>(p) < st.pieces.size() && st.pieces[p]) s.wanted_done += uint64_t(ti->piece_size(p));
+        // libtorrent adds a peer's byte count to the torrent's once a second and
+        // can lose the last second of a peer that disconnects (seeds do, once we
+        // have what we want): never report less than the pieces that arrived.
+        if (t.fetched) {
+            const uint64_t had = have_bytes(st, *ti);
+            const uint64_t arrived = (had > t.had_at_open ? had - t.had_at_open : 0) + s.failed_bytes + s.redundant_bytes;
+            s.downloaded = std::max(s.downloaded, arrived);
+        }
     }
     return s;
 }
@@ -309,6 +333,9 @@ Weights::Weights(Dht& dht, std::string dir, bool private_swarm)
     // libtorrent drops the seeds once it has the pieces it wants; a span fetched
     // later redials them, which by default it refuses for 60 s.
     sp.set_int(lt::settings_pack::min_reconnect_time, 1);
+    // Weights are bulk data: TCP. libtorrent's uTP (LEDBAT over UDP) spends a
+    // core on a few tens of MB/s and yields to any other traffic; incoming uTP stays on.
+    sp.set_bool(lt::settings_pack::enable_outgoing_utp, false);
     // Several nodes of one machine (tests, bench) are several peers on one IP.
     if (impl_->d.cfg.one_machine) sp.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
     impl_->d.ses->apply_settings(std::move(sp));
@@ -339,6 +366,20 @@ void Weights::set_download_limit(uint64_t bytes_per_s) {
 WeightsStats Weights::stats(const net::Key32& model_id) const {
     auto t = impl_->find(model_id);
     return t ? impl_->stats_of(*t) : WeightsStats{};
+}
+
+WeightsStats Weights::settled_stats(const net::Key32& model_id) const {
+    // A torrent adds its peers' byte counts to its own once a second: read until
+    // two reads a tick apart agree (at most 4 ticks).
+    WeightsStats s = stats(model_id);
+    for (int i = 0; i < 4; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+        const WeightsStats next = stats(model_id);
+        const bool same = next.downloaded == s.downloaded;
+        s = next;
+        if (same && i > 0) break;
+    }
+    return s;
 }
 
 std::optional<TorrentId> Weights::torrent_of(const net::Key32& model_id) const {
@@ -468,6 +509,7 @@ std::string Weights::open(const net::Key32& model_id, const TorrentId& tid, cons
         throw FetchError("torrent " + tid.hex().substr(0, 16) + " is not laid out as model " + hex_id(model_id).substr(0, 16));
     }
     t->layout = *lay;
+    t->had_at_open = Impl::have_bytes(t->h.status(lt::torrent_handle::query_pieces), *ti);
     if (!fs::exists(torrent_path)) {  // the info dict alone is a valid .torrent for the restart
         const auto info = ti->info_section();
         write_file(torrent_path, "d4:info" + std::string(info.data(), info.size()) + "e");
@@ -517,9 +559,7 @@ std::string Weights::open(const net::Key32& model_id, const TorrentId& tid, cons
     // Then the GGUF header, which must match the manifest's digest.
     m.want_range(*t, *ti, 0, manifest.header_size);
     m.wait(*t, deadline, "the GGUF header", [&] {
-        for (lt::piece_index_t p : t->wanted)
-            if (!t->h.have_piece(p)) return false;
-        return true;
+        return m.has_wanted(*t);
     }, progress);
     {
         std::error_code ec;
@@ -558,9 +598,7 @@ void Weights::fetch(const net::Key32& model_id, const std::vector<std::string>& 
     if (todo.empty()) return;
     t->connect({});
     m.wait(*t, deadline, std::to_string(todo.size()) + " tensors", [&] {
-        for (lt::piece_index_t p : t->wanted)
-            if (!t->h.have_piece(p)) return false;
-        return true;
+        return m.has_wanted(*t);
     }, progress);
     // Every piece passed its hash; the tensors must also be the manifest's.
     std::vector<std::string> bad;

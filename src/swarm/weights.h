@@ -114,6 +114,9 @@ public:
     void add_peers(const net::Key32& model_id, const std::vector<std::string>& peers);
 
     WeightsStats stats(const net::Key32& model_id) const;
+    // stats() once libtorrent's once-a-second byte totals have settled (2.2 to
+    // 4.4 s), so the figures include the last second of a fetch.
+    WeightsStats settled_stats(const net::Key32& model_id) const;
     // The info-hashes of the model's torrent in this session, if it has one.
     std::optional<TorrentId> torrent_of(const net::Key32& model_id) const;
     // Download cap in bytes/s for every torrent (0: none).
