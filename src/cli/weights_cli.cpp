@@ -108,7 +108,7 @@ int cmd_share(int argc, char** argv) {
     auto dc = dht_config(args);
     swarm::Dht dht(dc);
     swarm::Weights weights(dht, weights_dir(args), dc.swarm_key.has_value());
-    const swarm::TorrentId tid = weights.share(path, id);
+    const swarm::TorrentId tid = weights.share(path, id, !dc.swarm_key.has_value());
     if (args.has("--json"))
         std::printf("{\"model_id\":\"%s\",\"torrent\":\"%s\",\"port\":%u,\"file\":%s}\n", id_hex(id).c_str(), tid.hex().c_str(),
                     unsigned(weights.port()), json_string(path).c_str());

@@ -198,7 +198,7 @@ void SwarmNode::run() {
             const uint16_t port = uint16_t(std::stoi(advertised_.substr(advertised_.rfind(':') + 1)));
             const std::string ip = advertised_.substr(0, advertised_.rfind(':'));
             dht_->announce(model_id_, port, ip);
-            dht_->announce(swarm::catalog_id(), port, ip);  // `llm-node models --swarm` lists what the swarm serves
+            dht_->announce_later(swarm::catalog_id(), port, ip, std::chrono::milliseconds(8000 + rng_() % 4000));  // `llm-node models --swarm` lists what the swarm serves
         }
         swarm::NodeRecord rec;
         rec.address = advertised_;

@@ -90,6 +90,7 @@ void SwarmNode::settle_reachability() {
     for (const auto& p : other_peers())
         if (!net::parse_relayed(p)) helpers.push_back(p);
     std::shuffle(helpers.begin(), helpers.end(), rng_);
+    if (std::getenv("LLM_NODE_SWARM_DEBUG")) log_line("dial-back: " + std::to_string(helpers.size()) + " helpers");
     net::LinkOptions opts;
     opts.swarm_key = cfg_.node.swarm_key;
     int said_no = 0, asked = 0;
@@ -99,7 +100,8 @@ void SwarmNode::settle_reachability() {
         net::DialBackResult r;
         try {
             r = net::ask_dial_back(h, port, identity_->public_key(), opts, kDialBackWait);
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
+            if (std::getenv("LLM_NODE_SWARM_DEBUG")) log_line("dial-back: cannot ask " + h + ": " + e.what());
             continue;  // a peer we cannot ask says nothing about us
         }
         ++asked;

@@ -203,12 +203,25 @@ void Dht::Impl::run() {
             next_announce = now;
             next_early = now + std::chrono::seconds(1 << (3 - early_announces--));
         }
+        {
+            std::vector<Announcement> due;
+            {
+                std::lock_guard lk(mu);
+                for (auto& [model, a] : announcements)
+                    if (a.background && !a.sent && now >= a.due) a.sent = true, due.push_back(a);
+            }
+            for (const auto& a : due) {
+                ses->dht_announce(a.info_hash, a.port);
+                store_self(a);
+            }
+        }
         if (now >= next_announce) {
             next_announce = now + cfg.reannounce;
             std::vector<Announcement> todo;
             {
                 std::lock_guard lk(mu);
-                for (const auto& [model, a] : announcements) todo.push_back(a);
+                for (const auto& [model, a] : announcements)
+                    if (!a.background || a.sent) todo.push_back(a);
             }
             for (const auto& a : todo) {
                 ses->dht_announce(a.info_hash, a.port);
@@ -360,6 +373,21 @@ void Dht::Impl::join_lan(const net::Key32& model_id, const lt::sha1_hash& ih) {
     atp.flags = lt::torrent_flags::upload_mode | lt::torrent_flags::disable_dht | lt::torrent_flags::disable_pex;
     atp.max_connections = 4;
     ses->async_add_torrent(std::move(atp));
+}
+
+void Dht::announce_later(const net::Key32& key, uint16_t serving_port, const std::string& reachable_ip,
+                         std::chrono::milliseconds delay) {
+    Impl& m = *impl_;
+    Announcement a{to_sha1(swarm_hash(key, m.cfg.swarm_key)), serving_port, reachable_ip};
+    a.background = true;
+    a.due = Clock::now() + delay;
+    std::lock_guard lk(m.mu);
+    auto it = m.announcements.find(key);
+    if (it != m.announcements.end() && it->second.background && it->second.port == serving_port &&
+        it->second.self_ip == reachable_ip)
+        return;  // already announced (or due): keep its schedule
+    m.announcements[key] = a;
+    m.own_ports.insert(serving_port);
 }
 
 void Dht::withdraw(const net::Key32& model_id) {

@@ -80,6 +80,11 @@ public:
     // also kept in our own DHT storage, so a swarm whose other DHT nodes are
     // few or unreachable (a bootstrap node serving it) still finds us.
     void announce(const net::Key32& model_id, uint16_t serving_port, const std::string& reachable_ip = "");
+    // The same for a key that can wait (the swarm's catalog): sent once after
+    // `delay`, then with the others, never in the start-up burst (a DHT node
+    // blocks an IP that sends it more than 5 packets a second).
+    void announce_later(const net::Key32& key, uint16_t serving_port, const std::string& reachable_ip,
+                        std::chrono::milliseconds delay);
     // Stops re-announcing (the DHT drops the entry when it expires); LAN
     // discovery of our DHT node goes on.
     void withdraw(const net::Key32& model_id);

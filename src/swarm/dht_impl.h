@@ -58,6 +58,11 @@ struct Announcement {
     lt::sha1_hash info_hash;
     uint16_t port;
     std::string self_ip;  // also stored in our own DHT storage, as from this IP ("": no)
+    // A background announce (Dht::announce_later) is first sent at `due`, alone,
+    // then with the others every `reannounce`.
+    bool background = false;
+    bool sent = false;
+    std::chrono::steady_clock::time_point due{};
 };
 
 struct Publication {

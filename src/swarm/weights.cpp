@@ -399,7 +399,7 @@ std::string Weights::fetched_path(const net::Key32& model_id) const {
     return fs::exists(p, ec) ? p : "";
 }
 
-TorrentId Weights::share(const std::string& gguf_path, const net::Key32& model_id) {
+TorrentId Weights::share(const std::string& gguf_path, const net::Key32& model_id, bool on_dht) {
     Impl& m = *impl_;
     if (auto t = m.find(model_id)) return id_of(t->h.info_hashes());
     const std::string mdir = m.model_dir(model_id), name = torrent_name(model_id);
@@ -456,6 +456,7 @@ TorrentId Weights::share(const std::string& gguf_path, const net::Key32& model_i
     p.renamed_files[lay.gguf] = abs_gguf;
     p.renamed_files[lay.manifest] = fs::absolute(manifest_path).string();
     p.flags |= lt::torrent_flags::seed_mode;  // complete: each piece is hashed when first asked for
+    if (!on_dht) p.flags |= lt::torrent_flags::disable_dht;
     auto t = m.add(model_id, std::move(p));
     t->layout = lay;
     t->gguf = abs_gguf;

@@ -91,8 +91,13 @@ public:
 
     // Seeds a complete local GGUF whose id is `model_id`: writes its manifest and
     // torrent (hashing the file once; cached by id), adds it to the session and
-    // returns its info-hashes. Throws FetchError on I/O errors.
-    TorrentId share(const std::string& gguf_path, const net::Key32& model_id);
+    // returns its info-hashes. Throws FetchError on I/O errors. A node's torrent
+    // stays off the DHT (`on_dht` false): fetchers learn its BitTorrent port from
+    // the node's NODE_INFO, and a DHT router blocks an IP whose start-up burst of
+    // announces passes 5 packets/s (libtorrent's dht_block_ratelimit), which then
+    // hides the node's own lookups for minutes. `llm-node share` has no NODE_INFO:
+    // it announces its torrent on the DHT.
+    TorrentId share(const std::string& gguf_path, const net::Key32& model_id, bool on_dht = false);
 
     // The local file of a model fetched (or being fetched) earlier, if any.
     std::string fetched_path(const net::Key32& model_id) const;

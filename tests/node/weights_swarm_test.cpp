@@ -164,11 +164,16 @@ TEST(WeightsSwarm, ANodeAndAClientJoinWithOnlyTheModelIdAndFetchOnlyTheirParts) 
     EXPECT_GE(uint64_t(got), span) << "cannot have its span without downloading it";
 
     // The swarm's catalog lists the model: four nodes (three seeders and the new one), every layer covered.
+    // (Nodes announce on the catalog 8-12 s after they serve: polled, bounded.)
     {
         std::vector<std::string> cmd = {testing::llm_node_binary(), "models", "--swarm", "--json"};
         auto lf = local_dht("127.0.0.1:0", sw.seed_dht);
         cmd.insert(cmd.end(), lf.begin(), lf.end());
-        const auto listed = testing::run_process(cmd, 60);
+        auto listed = testing::run_process(cmd, 60);
+        for (int i = 0; i < 10 && number_after(listed.out, "nodes") < 4; ++i) {
+            std::this_thread::sleep_for(std::chrono::seconds(2));
+            listed = testing::run_process(cmd, 60);
+        }
         ASSERT_EQ(listed.exit_code, 0) << listed.describe();
         EXPECT_NE(listed.out.find("\"model_id\":\"" + sw.id + "\""), std::string::npos) << listed.out << listed.err;
         EXPECT_EQ(number_after(listed.out, "nodes"), 4) << listed.out << listed.err;
