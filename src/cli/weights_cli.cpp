@@ -125,6 +125,16 @@ int cmd_share(int argc, char** argv) {
     return 0;
 }
 
+namespace {
+// A peer's text for a terminal table: no control bytes (they could move the cursor or recolor it).
+std::string printable(const std::string& s, size_t max) {
+    std::string out = s.substr(0, max);
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return out;
+}
+}  // namespace
+
 int list_swarm_models(const Args& args) {
     swarm::Dht dht(client_dht(args));
     dht.wait_bootstrapped(std::chrono::seconds(10));
@@ -156,8 +166,8 @@ int list_swarm_models(const Args& args) {
                         id_hex(id).c_str(), json_string(r.info.model_name).c_str(), json_string(r.info.model_quant).c_str(),
                         (unsigned long long)r.info.model_bytes, r.info.n_layer, r.nodes, r.seeders, cov);
         else
-            std::printf("%-64s  %-24s  %-8s  %8.1f MB  %5d  %7d  %8s\n", id_hex(id).c_str(), r.info.model_name.substr(0, 24).c_str(),
-                        r.info.model_quant.c_str(), double(r.info.model_bytes) / 1e6, r.nodes, r.seeders, coverage.c_str());
+            std::printf("%-64s  %-24s  %-8s  %8.1f MB  %5d  %7d  %8s\n", id_hex(id).c_str(), printable(r.info.model_name, 24).c_str(),
+                        printable(r.info.model_quant, 8).c_str(), double(r.info.model_bytes) / 1e6, r.nodes, r.seeders, coverage.c_str());
     }
     std::fprintf(stderr, "[swarm] %zu nodes in the catalog, %zu answered, %zu models\n", addrs.size(), nodes.size(), rows.size());
     return 0;

@@ -208,9 +208,13 @@ TEST(WeightsSwarm, ANodeAndAClientJoinWithOnlyTheModelIdAndFetchOnlyTheirParts) 
 // serves a corrupted copy (every byte of tensor data flipped).
 class HostileSeeder {
 public:
-    HostileSeeder(const std::string& torrent_file, const std::string& model, const std::string& dir, const std::string& bootstrap) {
+    HostileSeeder(const std::string& torrent_file, const std::string& model, const std::string& manifest, const std::string& dir,
+                  const std::string& bootstrap) {
         const std::string name = lt::torrent_info(torrent_file).name();
         fs::create_directories(dir + "/" + name);
+        // The manifest is honest (it must be, or the fetcher drops the torrent at once); in place
+        // before the torrent is added, so libtorrent never finds a file missing.
+        fs::copy_file(manifest, dir + "/" + name + "/manifest", fs::copy_options::overwrite_existing);
         std::string bytes = testing::read_file(model);
         const auto fp = model::GgufFile::open(model);
         const model::GgufFile& f = *fp;
@@ -235,7 +239,6 @@ public:
         p.have_pieces.resize(p.ti->num_pieces(), true);
         p.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
         h_ = ses_->add_torrent(std::move(p));
-        // The manifest is honest (it must be, or the fetcher drops the torrent at once).
     }
     ~HostileSeeder() {
         stop_ = true;
@@ -248,14 +251,14 @@ public:
         const lt::tcp::endpoint ep(lt::make_address(ip), uint16_t(port));
         dialer_ = std::thread([this, ep] {
             for (int i = 0; i < 600 && !stop_; ++i) {
+                if (h_.status().errc) {  // never stop serving bad pieces
+                    h_.clear_error();
+                    h_.resume();
+                }
                 h_.connect_peer(ep);
                 std::this_thread::sleep_for(std::chrono::milliseconds(300));
             }
         });
-    }
-    void copy_manifest(const std::string& from, const std::string& dir) {
-        const std::string name = h_.torrent_file()->name();
-        fs::copy_file(from, dir + "/" + name + "/manifest", fs::copy_options::overwrite_existing);
     }
 
 private:
@@ -269,8 +272,7 @@ TEST(WeightsSwarm, CorruptedPiecesAreRejectedAndFetchedAgainFromAnHonestPeer) {
     WeightsSwarm sw("weights-hostile");
     sw.start_seeders();
     const std::string mdir = sw.root + "/seed0/" + sw.id;
-    HostileSeeder bad(mdir + "/torrent", sw.model, sw.root + "/hostile", sw.seed_dht);
-    bad.copy_manifest(mdir + "/manifest", sw.root + "/hostile");
+    HostileSeeder bad(mdir + "/torrent", sw.model, mdir + "/manifest", sw.root + "/hostile", sw.seed_dht);
     // A slow fetch (256 KiB/s) so the hostile seeder is asked for pieces before it ends.
     auto cmd = sw.fetcher_cmd("0:8", sw.root + "/d");
     cmd.insert(cmd.end(), {"--max-download", "256K"});
