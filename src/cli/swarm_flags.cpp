@@ -1,5 +1,7 @@
 #include "cli/swarm_flags.h"
 
+#include "client/audit.h"
+
 #include "engine/model_id.h"
 #include "client/remote_session.h"
 #include "model/partial_model.h"
@@ -46,7 +48,10 @@ std::vector<Flag> session_flags(bool swarm_by_default) {
                            {{"--relays"}, true, "onion relays before and after the spans: 0 or 1, or E,X per side (default 1 on the public swarm, else 0)"},
                            {{"--entry-relay"}, true, "with --route: the relay between this client and the first span"},
                            {{"--exit-relay"}, true, "with --route: the relay between the last span and this client"},
-                           {{"--punch-ms"}, true, "links to nodes behind a relay first try a direct connection this long (default 1500; 0: never)"}};
+                           {{"--punch-ms"}, true, "links to nodes behind a relay first try a direct connection this long (default 1500; 0: never)"},
+                           {{"--verify"}, true, "audit the nodes: after this share of steps, replicas re-run what the hops got since the last audit "
+                                               "and a hop that differs is banned (0..1; default 0.2 with --nodes or the swarm without relays; 0: off)"},
+                           {{"--verify-tolerance"}, true, "relative L2 error above which an audited position is wrong (default 0.004)"}};
     if (swarm_by_default)
         f.push_back({{"--local"}, false, "run every layer in this process instead of on the swarm"});
     else
@@ -113,6 +118,26 @@ client::SessionSource session_source(const Args& args, const engine::Model& mode
                                                                         : "--relays needs nodes (--nodes or the swarm)");
     src.entry_relays = e == "1";
     src.exit_relays = x == "1";
+    // Audits (client/audit.h): replicas need a list of nodes to choose from, and
+    // the receipts a direct link to each hop (not yet through onion circuits).
+    const bool can_verify = (src.kind == client::SessionSource::Kind::nodes || src.kind == client::SessionSource::Kind::discover) &&
+                            !src.entry_relays && !src.exit_relays;
+    if (args.has("--verify")) {
+        const double rate = args.number("--verify", 0);
+        if (!(rate >= 0 && rate <= 1)) throw UsageError("--verify must be between 0 and 1");
+        if (rate > 0 && !can_verify)
+            throw UsageError(src.kind == client::SessionSource::Kind::nodes || src.kind == client::SessionSource::Kind::discover
+                                 ? "--verify does not run over onion circuits yet: add --relays 0"
+                                 : "--verify needs nodes to pick replicas from (--nodes or the swarm)");
+        src.remote.verify_rate = rate;
+    } else if (can_verify) {
+        src.remote.verify_rate = client::kDefaultVerifyRate;
+    }
+    if (args.has("--verify-tolerance")) {
+        const double tol = args.number("--verify-tolerance", 0);
+        if (!(tol > 0 && tol < 1)) throw UsageError("--verify-tolerance must be between 0 and 1");
+        src.remote.verify_tolerance = tol;
+    }
     return src;
 }
 

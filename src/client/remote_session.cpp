@@ -1,4 +1,5 @@
 #include "client/remote_session.h"
+#include "client/remote_session_impl.h"
 
 #include <chrono>
 #include <cstdio>
@@ -16,8 +17,6 @@
 
 namespace llmn::client {
 
-using Clock = std::chrono::steady_clock;
-
 std::vector<std::string> parse_route(const std::string& route) {
     std::vector<std::string> out;
     size_t i = 0;
@@ -31,126 +30,6 @@ std::vector<std::string> parse_route(const std::string& route) {
     }
     return out;
 }
-
-struct RemoteSession::Impl {
-    asio::io_context io{1};
-    net::Identity identity = net::Identity::generate();
-    std::shared_ptr<const engine::Model> model;
-    engine::EmbeddingStage embed;
-    engine::HeadStage head;
-    std::unique_ptr<engine::LayerSpan> local;  // layers [0, local_layers) with their KV cache, or null
-    tensor::ThreadPool& pool;
-    RemoteConfig cfg;
-    struct Hop {
-        HopInfo info;
-        std::shared_ptr<net::Link> link;
-        uint64_t session_id = 0;
-        bool dead = false;
-        std::string why;
-    };
-    std::vector<Hop> hops;
-    std::deque<std::pair<size_t, net::Message>> inbox;
-    std::vector<HopInfo> hop_infos;
-    bool broken = false;
-
-    Impl(std::shared_ptr<const engine::Model> m, RemoteConfig c, tensor::ThreadPool& p)
-        : model(m), embed(m), head(m), pool(p), cfg(c) {}
-
-    std::string name(size_t i) const {
-        const Hop& h = hops[i];
-        std::string s = "hop " + std::to_string(i + 1) + " (" + h.info.address;
-        if (h.info.span_end > 0) s += ", layers " + std::to_string(h.info.span_start) + ":" + std::to_string(h.info.span_end);
-        return s + ")";
-    }
-
-    // Runs the io_context on this thread until `done()` or the deadline.
-    template <class Pred>
-    bool pump(Pred done, Clock::time_point deadline) {
-        while (!done()) {
-            if (io.stopped()) io.restart();
-            if (io.run_one_until(deadline) == 0 && Clock::now() >= deadline) return false;
-        }
-        return true;
-    }
-
-    template <class T>
-    T run_sync(asio::awaitable<T> a, std::chrono::milliseconds timeout, const std::string& what, const std::string& hop = "") {
-        std::optional<T> result;
-        std::exception_ptr err;
-        bool done = false;
-        asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-            err = e;
-            if (!e) result = std::move(v);
-            done = true;
-        });
-        if (!pump([&] { return done; }, Clock::now() + timeout)) {
-            broken = true;
-            throw RemoteError(what + ": no answer within " + std::to_string(timeout.count()) + " ms", hop);
-        }
-        if (err) {
-            try {
-                std::rethrow_exception(err);
-            } catch (const std::exception& e) {
-                throw RemoteError(what + ": " + e.what(), hop);
-            }
-        }
-        return std::move(*result);
-    }
-
-    void start_reader(size_t i) {
-        auto link = hops[i].link;
-        asio::co_spawn(io, [this, i, link]() -> asio::awaitable<void> {
-            try {
-                for (;;) inbox.emplace_back(i, co_await link->read());
-            } catch (const std::exception& e) {
-                hops[i].dead = true;
-                hops[i].why = e.what();
-            }
-        }, asio::detached);
-    }
-
-    void send(size_t i, net::Message m) {
-        auto link = hops[i].link;
-        run_sync<bool>([](std::shared_ptr<net::Link> l, net::Message msg) -> asio::awaitable<bool> {
-            co_await l->write(msg);
-            co_return true;
-        }(link, std::move(m)), cfg.connect_timeout, name(i), hops[i].info.address);
-    }
-
-    // Waits for a message matching `want` from hop `from`; an ERROR for one of
-    // our sessions or a dead hop ends the wait with RemoteError naming the hop.
-    template <class Want>
-    net::Message wait_for(size_t from, Want want, std::chrono::milliseconds timeout, const std::string& what) {
-        std::optional<net::Message> got;
-        auto check = [&] {
-            for (size_t h = 0; h < hops.size(); ++h)
-                if (hops[h].dead) {
-                    broken = true;
-                    throw RemoteError(name(h) + " failed: " + hops[h].why, hops[h].info.address);
-                }
-            while (!inbox.empty()) {
-                auto [h, m] = std::move(inbox.front());
-                inbox.pop_front();
-                if (auto* e = std::get_if<net::Error>(&m)) {
-                    broken = true;
-                    throw RemoteError(name(h) + " reported " + std::string(net::errc_name(net::Errc(e->code))) + ": " + e->text,
-                                      hops[h].info.address);
-                }
-                if (h == from && want(m)) {
-                    got = std::move(m);
-                    return true;
-                }
-            }
-            return false;
-        };
-        if (!pump(check, Clock::now() + timeout)) {
-            broken = true;
-            throw RemoteError(name(from) + ": no " + what + " within " + std::to_string(timeout.count()) + " ms (a hop stalled)",
-                              hops[from].info.address);
-        }
-        return std::move(*got);
-    }
-};
 
 RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const std::vector<std::string>& route, RemoteConfig cfg,
                              tensor::ThreadPool& pool)
@@ -216,6 +95,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
             o.next_hop_id = m.hops[k + 1].link->peer_identity();  // the node must reach the key we reached there
         }
         if (k > 0) o.prev_hop = m.hops[k - 1].link->peer_identity();
+        o.audit = cfg.verify_rate > 0 ? 1 : 0;  // receipts from every hop: each hop's input is the one before's output
         m.send(k, o);
         const uint64_t sid = o.session_id;
         m.wait_for(k, [sid](const net::Message& msg) {
@@ -223,6 +103,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
             return op && op->session_id == sid;
         }, cfg.connect_timeout, "OPENED");
     }
+    if (cfg.verify_rate > 0) m.open_audits(model_id);
 }
 
 RemoteSession::~RemoteSession() {
@@ -241,11 +122,21 @@ RemoteSession::~RemoteSession() {
 }
 
 int RemoteSession::n_vocab() const { return impl_->model->config().n_vocab; }
+
+int RemoteSession::verified() const {
+    const Impl& m = *impl_;
+    return m.book ? int(std::min<uint32_t>(uint32_t(n_past_), m.book->verified())) : n_past_;
+}
+
+void RemoteSession::settle() { impl_->settle_audits(); }
+
+uint64_t RemoteSession::positions_audited() const { return impl_->book ? impl_->book->positions_checked() : 0; }
 const std::vector<HopInfo>& RemoteSession::hops() const { return impl_->hop_infos; }
 
 void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all_positions) {
     Impl& m = *impl_;
     if (m.broken) throw RemoteError("the session failed earlier; open a new one");
+    m.raise_fault();
     const int n = int(ids.size());
     const int64_t d = m.model->config().n_embd, nv = m.model->config().n_vocab;
     if (n == 0) throw std::invalid_argument("eval of an empty token list");
@@ -263,7 +154,9 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
         if (m.local) m.local->forward(hidden.data(), k, int(pos), m.pool);  // [k, d] after layers 0:local_layers
         m.pool.park();  // the hops compute now: leave them the cores
         const auto t_sent = std::chrono::steady_clock::now();
-        m.send(0, net::Step{m.hops[0].session_id, pos, uint32_t(k), uint8_t(wire), net::pack_hidden(hidden.data(), hidden.size(), wire)});
+        std::vector<uint8_t> bytes = net::pack_hidden(hidden.data(), hidden.size(), wire);
+        if (m.book) m.book->on_sent(pos, uint32_t(k), uint8_t(wire), bytes);
+        m.send(0, net::Step{m.hops[0].session_id, pos, uint32_t(k), uint8_t(wire), std::move(bytes), {}});
         const uint64_t sid = m.hops[last].session_id;
         net::Message msg = m.wait_for(last, [sid, pos](const net::Message& r) {
             const auto* res = std::get_if<net::Result>(&r);
@@ -271,7 +164,7 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
         }, cfg_.step_timeout, "RESULT");
         const auto t_back = std::chrono::steady_clock::now();
         m.pool.wake();  // the head comes next: workers wake while we unpack
-        const auto& res = std::get<net::Result>(msg);
+        auto& res = std::get<net::Result>(msg);
         if (int(res.n_tokens) != k)
             throw RemoteError(m.name(last) + ": RESULT has " + std::to_string(res.n_tokens) + " tokens, sent " + std::to_string(k), m.hops[last].info.address);
         try {
@@ -281,6 +174,11 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
             throw RemoteError(m.name(last) + ": " + e.what(), m.hops[last].info.address);
         }
         n_past_ += k;
+        m.n_past = n_past_;
+        if (m.book) {
+            m.book->on_result(pos, std::move(res.hidden));
+            m.audit_after_step(false);
+        }
         if (all_positions) {
             m.head.logits(hidden.data(), k, logits.data() + size_t(b) * nv, m.pool);
         } else if (b + k == n) {
@@ -292,6 +190,7 @@ void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& lo
                          (long long)t_sent.time_since_epoch().count(), (long long)t_back.time_since_epoch().count(),
                          (long long)std::chrono::steady_clock::now().time_since_epoch().count());
     }
+    m.raise_fault();
 }
 
 }  // namespace llmn::client

@@ -43,6 +43,20 @@ private:
     std::string hop_;
 };
 
+// A hop caught by an audit (client/audit.h): positions [0, pos()) are verified.
+class AuditMismatch : public RemoteError {
+public:
+    AuditMismatch(const std::string& what, std::string hop, int pos, std::string report)
+        : RemoteError(what, std::move(hop)), pos_(pos), report_(std::move(report)) {}
+    int pos() const { return pos_; }
+    // The signed report (JSON, client/audit_report.h), "" when there is nothing to prove.
+    const std::string& report() const { return report_; }
+
+private:
+    int pos_;
+    std::string report_;
+};
+
 struct RemoteConfig {
     int n_ctx = 2048;
     int n_batch = 512;                          // tokens per STEP
@@ -55,6 +69,12 @@ struct RemoteConfig {
     // Identities expected at addresses (from probes or signed records): a node
     // answering there with another key is refused. Addresses not listed: whoever answers.
     std::map<std::string, net::Key32> pinned;
+    // Audits (client/audit.h): with verify_rate > 0 the hops sign receipts and
+    // auditors[i] ("host:port", "" for none) re-runs hop i's layers; a batch is
+    // sent after a step with probability verify_rate.
+    double verify_rate = 0;
+    double verify_tolerance = 0;  // 0: kDefaultVerifyTolerance
+    std::vector<std::string> auditors;
     std::optional<net::Key32> pinned_identity(const std::string& address) const {
         auto it = pinned.find(address);
         return it == pinned.end() ? std::nullopt : std::optional<net::Key32>(it->second);
@@ -83,7 +103,12 @@ public:
     int n_past() const override { return n_past_; }
     int n_ctx() const override { return cfg_.n_ctx; }
     int n_vocab() const override;
+    int verified() const override;
+    // Waits (up to the step timeout) for every pending audit; throws AuditMismatch.
+    void settle() override;
     const std::vector<HopInfo>& hops() const;
+    // Positions the replicas re-ran and confirmed, summed over hops.
+    uint64_t positions_audited() const;
 
 private:
     struct Impl;

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "engine/model_id.h"
+#include "client/audit_report.h"
 #include "client/circuit_session.h"
 
 #include "net/identity.h"
@@ -89,6 +90,8 @@ ResilientSession::ResilientSession(std::shared_ptr<const engine::Model> model, s
 int ResilientSession::n_vocab() const { return model_->config().n_vocab; }
 
 void ResilientSession::rebuild() {
+    if (auto* r = dynamic_cast<RemoteSession*>(remote_.get())) audited_before_ += r->positions_audited();
+    if (remote_) verified_floor_ = std::min(n_past_, std::max(verified_floor_, remote_->verified()));
     remote_.reset();
     const bool circuit = cfg_.entry_relays > 0 || cfg_.exit_relays > 0;
     const std::vector<std::string> addresses = discover_();
@@ -136,7 +139,14 @@ void ResilientSession::rebuild() {
     pc.trusted = cfg_.trusted_nodes;
     std::string why;
     auto plan = [&] { return plan_circuit(candidates, model_->config().n_layer, banned_, pc, cfg_.entry_relays > 0, cfg_.exit_relays > 0, rng_, &why); };
-    std::optional<CircuitChoice> choice = plan();
+    std::optional<CircuitChoice> choice;
+    if (!cfg_.initial_route.empty() && route_.empty() && !circuit) {
+        bool found_all = true;
+        for (const std::string& a : cfg_.initial_route)
+            found_all = found_all && std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& c) { return c.address == a; });
+        if (found_all) choice = CircuitChoice{cfg_.initial_route, "", ""};
+    }
+    if (!choice) choice = plan();
     if (!choice && !banned_.empty()) {
         // A banned node that answers the probe again (restarted, resumed) may
         // be what completes a route now: forget the bans rather than give up.
@@ -175,6 +185,7 @@ void ResilientSession::rebuild() {
             if (!r.empty()) contacted_.insert(r);
         remote_ = std::make_unique<CircuitSession>(model_, cp, rc, pool_);
     } else {
+        if (rc.verify_rate > 0) rc.auditors = pick_auditors(unrestricted);
         remote_ = std::make_unique<RemoteSession>(model_, route_, rc, pool_);
     }
     // Rebuild the KV caches on the new hops. The new session's local layers
@@ -209,23 +220,112 @@ void ResilientSession::eval(const std::vector<int32_t>& ids, std::vector<float>&
             history_.push_back(ids);
             n_past_ += int(ids.size());
             return;
+        } catch (const AuditMismatch& e) {
+            caught_hop(e);
         } catch (const RemoteError& e) {
             if (++failovers_ > cfg_.max_failovers) throw RemoteError(std::string("giving up after repeated failures: ") + e.what(), e.hop());
-            const auto t0 = Clock::now();
-            if (!e.hop().empty()) banned_.insert(e.hop());
             std::fprintf(stderr, "[client] %s; rerouting around %s\n", e.what(), e.hop().empty() ? "it" : e.hop().c_str());
-            remote_.reset();
-            try {
-                rebuild();
-            } catch (const RemoteError& again) {
-                if (failovers_ >= cfg_.max_failovers) throw;
-                if (!again.hop().empty()) banned_.insert(again.hop());
-                remote_.reset();
-                continue;
-            }
-            last_recovery_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
+            recover(e);
         }
     }
+}
+
+void ResilientSession::recover(const RemoteError& e) {
+    const auto t0 = Clock::now();
+    if (!e.hop().empty()) banned_.insert(e.hop());
+    for (;;) {
+        try {
+            rebuild();
+            break;
+        } catch (const AuditMismatch& again) {
+            caught_hop(again);  // while replaying: a second cheat on the new route
+        } catch (const RemoteError& again) {
+            if (++failovers_ > cfg_.max_failovers) throw;
+            if (!again.hop().empty()) banned_.insert(again.hop());
+        }
+    }
+    last_recovery_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// A hop returned wrong hidden states: ban it, file the signed report, and
+// continue from the last position every hop's replica confirmed, on a route
+// without it. The caller (engine::generate) evaluates again from there.
+void ResilientSession::caught_hop(const AuditMismatch& e) {
+    ++caught_;
+    if (caught_ > cfg_.max_failovers) throw RemoteError(std::string("giving up: too many hops caught returning wrong hidden states; last: ") + e.what(), e.hop());
+    std::fprintf(stderr, "[verify] caught %s; continuing from position %d on a route without it\n", e.what(),
+                 std::max(verified_floor_, std::min(e.pos(), remote_ ? remote_->verified() : 0)));
+    if (!e.report().empty()) {
+        if (save_audit_report(e.report())) std::fprintf(stderr, "[verify] signed report appended to %s\n", audit_reports_path().c_str());
+    }
+    const int keep = std::max(verified_floor_, std::min({e.pos(), n_past_, remote_ ? remote_->verified() : 0}));
+    // Drop the unverified tail of the history (a batch may be cut in two).
+    std::vector<std::vector<int32_t>> kept;
+    int have = 0;
+    for (auto& batch : history_) {
+        if (have >= keep) break;
+        const int take = std::min<int>(int(batch.size()), keep - have);
+        kept.emplace_back(batch.begin(), batch.begin() + take);
+        have += take;
+    }
+    if (auto* r = dynamic_cast<RemoteSession*>(remote_.get())) audited_before_ += r->positions_audited();
+    remote_.reset();
+    history_ = std::move(kept);
+    n_past_ = keep;
+    verified_floor_ = keep;
+    recover(e);
+    throw engine::Rewind(keep, std::string("verification: ") + e.what());
+}
+
+int ResilientSession::verified() const { return std::min(n_past_, std::max(verified_floor_, remote_ ? remote_->verified() : n_past_)); }
+
+void ResilientSession::settle() {
+    for (;;) {
+        try {
+            if (remote_) remote_->settle();
+            return;
+        } catch (const AuditMismatch& e) {
+            caught_hop(e);
+        } catch (const RemoteError& e) {
+            if (++failovers_ > cfg_.max_failovers) throw;
+            std::fprintf(stderr, "[client] %s; rerouting around %s\n", e.what(), e.hop().empty() ? "it" : e.hop().c_str());
+            recover(e);
+        }
+    }
+}
+
+uint64_t ResilientSession::positions_audited() const {
+    const auto* r = dynamic_cast<const RemoteSession*>(remote_.get());
+    return audited_before_ + (r ? r->positions_audited() : 0);
+}
+
+// A replica for each hop of route_: another node (another identity; on the
+// open swarm another network too) that serves at least the hop's layers,
+// drawn at random, off the route where possible. "" where there is none.
+std::vector<std::string> ResilientSession::pick_auditors(const std::vector<Candidate>& candidates) {
+    std::vector<std::string> out;
+    std::map<std::string, const Candidate*> by_address;
+    for (const Candidate& c : candidates) by_address[c.address] = &c;
+    std::set<std::string> on_route(route_.begin(), route_.end());
+    int start = cfg_.remote.local_layers;
+    std::mt19937_64 rng(rng_());
+    for (const std::string& hop : route_) {
+        auto it = by_address.find(hop);
+        const Candidate* h = it == by_address.end() ? nullptr : it->second;
+        const int end = h ? h->span_end : start;
+        std::vector<std::string> off, on;
+        for (const Candidate& c : candidates) {
+            if (!h || c.address == hop || banned_.count(c.address) || c.span_start > start || c.span_end < end) continue;
+            if (c.identity != net::Key32{} && c.identity == h->identity) continue;
+            const std::string net_c = network_of(c.address), net_h = network_of(hop);
+            if (!cfg_.trusted_nodes && !net_c.empty() && net_c == net_h) continue;
+            (on_route.count(c.address) ? on : off).push_back(c.address);
+        }
+        std::vector<std::string>& pool = off.empty() ? on : off;
+        out.push_back(pool.empty() ? "" : pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)]);
+        start = end;
+    }
+    return out;
 }
 
 }  // namespace llmn::client

@@ -27,6 +27,8 @@ struct ResilientConfig {
     // The nodes are the operator's own (--nodes, a private swarm): plan on their
     // claims, fastest route first, no network diversity rule (route_planner.h).
     bool trusted_nodes = false;
+    // The first route to use (when every hop of it is found); later routes are planned.
+    std::vector<std::string> initial_route;
 };
 
 // Connects to each address, reads what it serves and measures the round trip;
@@ -49,13 +51,23 @@ public:
     int n_ctx() const override { return cfg_.remote.n_ctx; }
     int n_vocab() const override;
 
+    int verified() const override;
+    void settle() override;
+
     int failovers() const { return failovers_; }
+    // Hops caught by audits (client/audit.h) and positions the replicas confirmed.
+    int caught() const { return caught_; }
+    uint64_t positions_audited() const;
     // Seconds from the last failure being noticed to the replayed session being ready.
     double last_recovery_seconds() const { return last_recovery_s_; }
     const std::vector<std::string>& route() const { return route_; }
 
 private:
     void rebuild();
+    // Bans e.hop(), plans a route around it, and rebuilds it (retrying as a failure mid-step does).
+    void recover(const RemoteError& e);
+    [[noreturn]] void caught_hop(const AuditMismatch& e);
+    std::vector<std::string> pick_auditors(const std::vector<Candidate>& candidates);
 
     std::shared_ptr<const engine::Model> model_;
     std::function<std::vector<std::string>()> discover_;
@@ -73,6 +85,9 @@ private:
     std::mt19937_64 rng_{std::random_device{}()};
     std::vector<std::string> route_;
     int failovers_ = 0;
+    int caught_ = 0;
+    int verified_floor_ = 0;  // positions verified on earlier routes (a replay does not undo that)
+    uint64_t audited_before_ = 0;  // positions_audited of earlier routes
     double last_recovery_s_ = 0;
 };
 

@@ -67,6 +67,11 @@ public:
     void set_excluded(std::vector<int32_t> ids);
     const std::vector<int32_t>& excluded() const { return excluded_; }
 
+    // The generator's state, to draw the same values again after a rewind (engine::Rewind).
+    using State = std::mt19937_64;
+    const State& state() const { return rng_; }
+    void restore(const State& s) { rng_ = s; }
+
     const SamplerConfig& config() const { return config_; }
     // The seed actually in use (differs from config().seed when that was random_seed).
     uint64_t seed() const { return seed_; }

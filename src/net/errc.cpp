@@ -28,6 +28,7 @@ std::string_view errc_name(Errc e) {
         case Errc::internal: return "internal";
         case Errc::not_in_swarm: return "not_in_swarm";
         case Errc::no_such_node: return "no_such_node";
+        case Errc::bad_commitment: return "bad_commitment";
     }
     return "unknown_error";  // a code from a newer peer
 }

@@ -27,6 +27,7 @@ enum class Errc : uint16_t {
     internal = 15,
     not_in_swarm = 16,       // private swarm: the peer proved no swarm key, or another one
     no_such_node = 17,       // relay: the node named is not relayed here (or its links are used up)
+    bad_commitment = 18,     // audited session: the previous hop's STEP commitment does not verify
 };
 
 std::string_view errc_name(Errc e);

@@ -6,13 +6,14 @@
 
 namespace llmn::net {
 
-inline constexpr uint16_t kProtocolVersion = 3;  // 2: pinned next hops, fixed-size onions; 3: NODE_INFO names the weights torrent
+inline constexpr uint16_t kProtocolVersion = 4;  // 2: pinned next hops, fixed-size onions; 3: NODE_INFO names the weights torrent;
+                                                 // 4: audited sessions (STEP commitments, RECEIPT)
 
 enum class MsgType : uint8_t {
     hello = 1, auth = 2, open_session = 3, step = 4, result = 5, close = 6, error = 7, ping = 8, pong = 9,
     opened = 10, node_info = 11, circuit_extend = 12, circuit_cell = 13, circuit_join = 14, circuit_ready = 15,
     onion_layer = 16, dial_back = 17, dial_back_result = 18, relay_register = 19, relay_registered = 20,
-    relay_dial = 21, relay_incoming = 22, relay_accept = 23, relay_ready = 24, probe_request = 25, probe_answer = 26,
+    relay_dial = 21, relay_incoming = 22, relay_accept = 23, relay_ready = 24, probe_request = 25, probe_answer = 26, receipt = 27,
 };
 
 using Key32 = std::array<uint8_t, 32>;

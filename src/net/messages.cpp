@@ -46,7 +46,7 @@ const char* type_name(uint8_t t) {
                                         "circuit_extend", "circuit_cell", "circuit_join", "circuit_ready", "onion_layer",
                                         "dial_back", "dial_back_result", "relay_register", "relay_registered",
                                         "relay_dial", "relay_incoming", "relay_accept", "relay_ready", "probe_request",
-                                        "probe_answer"};
+                                        "probe_answer", "receipt"};
     static_assert(std::size(names) == kNumTypes + 1);
     return t <= kNumTypes ? names[t] : "?";
 }

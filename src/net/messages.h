@@ -47,7 +47,8 @@ struct OpenSession {
     uint8_t wire_dtype = uint8_t(WireDType::f16);
     Key32 prev_hop{};               // identity allowed to send STEPs besides the owner (zeros: owner only)
     Key32 next_hop_id{};            // identity the next hop must prove (zeros: whoever answers)
-    template <class V> void visit(V& v) { v(session_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(next_hop); v(next_session_id); v(wire_dtype); v(prev_hop); v(next_hop_id); }
+    uint8_t audit = 0;              // 1: sign each step's output and send the owner a RECEIPT (net/audit.h)
+    template <class V> void visit(V& v) { v(session_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(next_hop); v(next_session_id); v(wire_dtype); v(prev_hop); v(next_hop_id); v(audit); }
 };
 
 // Hidden states [n_tokens, n_embd] for positions pos .. pos + n_tokens - 1.
@@ -58,7 +59,10 @@ struct Step {
     uint32_t n_tokens = 0;
     uint8_t dtype = uint8_t(WireDType::f16);
     std::vector<uint8_t> hidden;
-    template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(hidden); }
+    // Audited sessions, between span hops: the sending hop's signature over
+    // these bytes (net/audit.h commit_statement); zeros otherwise.
+    Sig64 commit{};
+    template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(hidden); v(commit); }
 };
 
 // The last hop's output for a step, sent back to the client.
@@ -70,6 +74,22 @@ struct Result {
     uint8_t dtype = uint8_t(WireDType::f16);
     std::vector<uint8_t> hidden;
     template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(hidden); }
+};
+
+// Audited sessions: a hop's signed statement of one step it computed, with its
+// output, sent to the session's owner (after the output went on). The owner
+// re-runs sampled inputs elsewhere and compares (client/audit.h).
+struct Receipt {
+    static constexpr MsgType type = MsgType::receipt;
+    uint64_t session_id = 0;
+    uint32_t pos = 0;
+    uint32_t n_tokens = 0;
+    uint8_t dtype = uint8_t(WireDType::f16);
+    Key32 in_digest{}, out_digest{};  // BLAKE2b-256 of the input and output bytes as on the wire
+    Sig64 signature{};                // by the hop, over net::receipt_statement
+    Sig64 prev_commit{};              // the previous hop's commitment that came with the input (zeros at the first hop)
+    std::vector<uint8_t> hidden;      // the output
+    template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(in_digest); v(out_digest); v(signature); v(prev_commit); v(hidden); }
 };
 
 struct Close {
@@ -183,7 +203,7 @@ struct OnionLayer {
 
 using Message = std::variant<Hello, Auth, OpenSession, Step, Result, Close, Error, Ping, Pong, Opened, NodeInfo, CircuitExtend,
                              CircuitCell, CircuitJoin, CircuitReady, OnionLayer, DialBack, DialBackResult, RelayRegister,
-                             RelayRegistered, RelayDial, RelayIncoming, RelayAccept, RelayReady, ProbeRequest, ProbeAnswer>;
+                             RelayRegistered, RelayDial, RelayIncoming, RelayAccept, RelayReady, ProbeRequest, ProbeAnswer, Receipt>;
 
 struct DecodeLimits {
     uint32_t max_string = 1024;          // next_hop, error text

@@ -9,6 +9,7 @@
 #include "net/probe.h"
 #include "net/wire_hidden.h"
 #include "node/node_impl.h"
+#include "net/audit.h"
 
 namespace llmn::node {
 
@@ -182,6 +183,7 @@ awaitable<void> Node::Impl::on_open(const std::shared_ptr<net::Link>& link, cons
     s.next = next;
     s.next_addr = o.next_hop;
     s.next_session_id = o.next_session_id;
+    s.audit = o.audit != 0;
     send(link, net::Opened{o.session_id, o.max_tokens});
 }
 
@@ -231,7 +233,10 @@ void Node::Impl::on_step(const std::shared_ptr<net::Link>& link, net::Step& st) 
                       unsigned(st.n_tokens), h[0], h[1], h[2], h[3]);
         log_line(line);
     }
+    if (!note_step_in(s, link, st, job)) return;
     ++stats.steps;
+    if (!s.in_steps.empty() && s.in_steps.back().fault && fault->mode() == FaultHook::Mode::identity)
+        return on_done(ComputeDone{s.id, job.pos, job.n_tokens, std::move(job.hidden), "", job.t_arrived, 0, 0});
     s.in_compute_bytes += job.hidden.size() * sizeof(float);  // until on_done
     s.step_link = link.get();
     // A lone session's decode step runs right here (nothing to batch it with, and two
@@ -262,17 +267,32 @@ void Node::Impl::on_done(ComputeDone done) {
     s.in_compute_bytes -= std::min<uint64_t>(s.in_compute_bytes, uint64_t(done.n_tokens) * model->config().n_embd * sizeof(float));
     auto owner = s.owner.lock();
     if (!done.error.empty()) return send_error(owner, s.id, net::Errc::compute_failed, done.error);
+    const std::optional<Session::InStep> in = take_step_in(s, done.pos);
+    if (in && in->fault && fault->mode() == FaultHook::Mode::noise)
+        fault->add_noise(done.hidden.data(), done.n_tokens, model->config().n_embd);
     std::vector<uint8_t> bytes = net::pack_hidden(done.hidden.data(), done.hidden.size(), s.wire);
     const uint8_t dt = uint8_t(s.wire);
+    const bool audited = s.audit && in && !circuits.count(s.id);
+    const net::Key32 out_digest = audited ? net::hidden_digest(bytes) : net::Key32{};
     if (auto c = circuits.find(s.id); c != circuits.end())
         return circuit_output(c->second, net::Step{0, uint32_t(done.pos), uint32_t(done.n_tokens), dt, std::move(bytes)});
     const int64_t t_send = steady_ns();
     if (s.next) {
         if (!s.next->is_open())
             return send_error(owner, s.id, net::Errc::next_hop_failed, "link to next hop " + s.next_addr + " is closed");
-        send(s.next, net::Step{s.next_session_id, uint32_t(done.pos), uint32_t(done.n_tokens), dt, std::move(bytes)});
+        net::Step out{s.next_session_id, uint32_t(done.pos), uint32_t(done.n_tokens), dt, {}, {}};
+        if (audited) {
+            const auto t = net::commit_statement(out.session_id, out.pos, out.n_tokens, dt, out_digest);
+            out.commit = identity.sign(t.data(), t.size());
+            out.hidden = bytes;  // the receipt sends them to the owner too
+        } else {
+            out.hidden = std::move(bytes);
+        }
+        send(s.next, std::move(out));
+        if (audited) send_receipt(s, owner, *in, done, dt, out_digest, std::move(bytes));
     } else {
         send(owner, net::Result{s.id, uint32_t(done.pos), uint32_t(done.n_tokens), dt, std::move(bytes)});
+        if (audited) send_receipt(s, owner, *in, done, dt, out_digest, {});  // the owner has the bytes in the RESULT
     }
     // Latency tracing (bench/pipeline_trace.py): when the step arrived, ran, finished and was sent.
     static const bool trace = std::getenv("LLM_NODE_TRACE_STEPS") != nullptr;
@@ -487,6 +507,9 @@ Node::Node(NodeConfig cfg) : impl_(std::make_unique<Impl>()) {
     }
     m.identity = cfg.identity ? *cfg.identity
                  : cfg.key_file.empty() ? net::Identity::generate() : net::Identity::load_or_create(cfg.key_file);
+    if (m.fault)
+        std::fprintf(stderr, "llm-node: LLM_NODE_FAULT is set: this node returns wrong hidden states on purpose (%s); for tests only\n",
+                     m.fault->describe().c_str());
     m.link_opts.max_frame = cfg.max_frame;
     m.link_opts.swarm_key = cfg.swarm_key;  // private swarm: in and out links prove the key
     m.cfg = cfg;

@@ -4,13 +4,16 @@
 #pragma once
 #include <asio.hpp>
 #include <atomic>
+#include <deque>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "engine/layer_span.h"
 #include "net/link.h"
 #include "net/onion.h"
 #include "node/compute_queue.h"
+#include "node/fault_hook.h"
 #include "node/node.h"
 #include "node/node_guard.h"
 #include "node/node_reach.h"
@@ -48,6 +51,15 @@ struct Node::Impl {
         const net::Link* step_link = nullptr;  // the link its last step came on (back-pressure)
         Clock::time_point last_active;
         Clock::time_point last_step{};  // of a step (not an open): who is generating now
+        bool audit = false;             // OPEN_SESSION.audit: commitments and receipts (net/audit.h)
+        // What on_done needs of each step in flight (audited sessions, or a fault hook).
+        struct InStep {
+            uint32_t pos = 0;
+            net::Key32 in_digest{};
+            net::Sig64 prev_commit{};
+            bool fault = false;
+        };
+        std::deque<InStep> in_steps;
     };
     std::unordered_map<uint64_t, Session> sessions;
     // Capacity promised to opens that are still dialing their next hop, so that
@@ -90,6 +102,7 @@ struct Node::Impl {
     Stats stats;
     std::atomic<bool> stopping{false};
     NodeReach* reach = nullptr;  // relaying, dial-back and our own relay (node_reach.h)
+    std::optional<FaultHook> fault = FaultHook::from_env();  // tests only: wrong outputs on purpose
 
     // Takes capacity for one session before an await and gives it back after.
     struct Reservation {
@@ -121,6 +134,11 @@ struct Node::Impl {
     void on_step(const std::shared_ptr<net::Link>& link, net::Step& st);
     bool others_stepping(const Session& self) const;
     void on_done(ComputeDone done);
+    // --- node_audit.cpp: audited sessions and the test fault hook
+    bool note_step_in(Session& s, const std::shared_ptr<net::Link>& from, const net::Step& st, ComputeJob& job);
+    std::optional<Session::InStep> take_step_in(Session& s, int pos);
+    void send_receipt(const Session& s, const std::shared_ptr<net::Link>& owner, const Session::InStep& in, const ComputeDone& done,
+                      uint8_t dtype, const net::Key32& out_digest, std::vector<uint8_t> hidden);
     awaitable<bool> wait_for_room(const std::shared_ptr<net::Link>& link);
     awaitable<void> serve_link(asio::ip::tcp::socket socket);
     awaitable<void> accept_loop();

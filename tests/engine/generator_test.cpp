@@ -2,6 +2,9 @@
 // and generate()'s finish reasons on a tiny random model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "engine/generator.h"
 #include "engine/local_session.h"
 #include "model/tokenizer.h"
@@ -193,3 +196,79 @@ TEST_F(Generate, ContinuingASessionEqualsEvaluatingEverythingAfresh) {
 
 }  // namespace
 }  // namespace llmn::engine
+
+// A session whose positions from `cheat_at` on come back wrong (another token
+// wins) until an audit, `lag` positions later or at settle(), catches it and
+// rewinds: what ResilientSession does when a replica disagrees with a hop.
+class CaughtLateSession : public Session {
+public:
+    CaughtLateSession(std::function<std::unique_ptr<Session>()> fresh, int cheat_at, int lag)
+        : fresh_(std::move(fresh)), inner_(fresh_()), cheat_at_(cheat_at), lag_(lag) {}
+    void eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all_positions) override {
+        if (!caught_ && inner_->n_past() >= cheat_at_ + lag_) catch_it();
+        inner_->eval(ids, logits, all_positions);
+        history_.insert(history_.end(), ids.begin(), ids.end());
+        if (!caught_ && inner_->n_past() > cheat_at_) {  // the wrong hop's answer: the runner-up wins
+            auto best = std::max_element(logits.begin(), logits.end());
+            *best = -1e30f;
+            ++wrong_;
+        }
+    }
+    int n_past() const override { return inner_->n_past(); }
+    int n_ctx() const override { return inner_->n_ctx(); }
+    int n_vocab() const override { return inner_->n_vocab(); }
+    int verified() const override { return caught_ ? n_past() : std::min(n_past(), cheat_at_); }
+    void settle() override {
+        if (!caught_ && n_past() > cheat_at_) catch_it();
+    }
+    int wrong() const { return wrong_; }
+
+private:
+    [[noreturn]] void catch_it() {
+        caught_ = true;
+        inner_ = fresh_();
+        history_.resize(size_t(cheat_at_));
+        std::vector<float> unused;
+        if (!history_.empty()) inner_->eval(history_, unused);
+        throw Rewind(cheat_at_, "caught");
+    }
+    std::function<std::unique_ptr<Session>()> fresh_;
+    std::unique_ptr<Session> inner_;
+    std::vector<int32_t> history_;
+    int cheat_at_, lag_;
+    bool caught_ = false;
+    int wrong_ = 0;
+};
+
+TEST_F(Generate, ARewindAfterWrongPositionsStillGivesTheSingleProcessOutput) {
+    GenerateOptions go;
+    go.max_tokens = 20;
+    go.ignore_eos = true;
+    auto keep = [](const std::string&) { return true; };
+    const int n_prompt = int(prompt().size());
+    for (float temp : {0.0f, 0.8f}) {
+        SamplerConfig sc;
+        sc.temp = temp;
+        sc.seed = 1234;
+        std::vector<int32_t> want, got;
+        auto plain = session();
+        Sampler s0(sc);
+        const GenerateResult ref = generate(*plain, *tok_, s0, prompt(), go, keep, [&](int32_t id) { want.push_back(id); });
+        // Caught mid-generation (lag 4), at the end (settle), and inside the prompt.
+        for (auto [cheat_at, lag] : {std::pair{n_prompt + 3, 4}, std::pair{n_prompt + 15, 100}, std::pair{n_prompt - 2, 3}}) {
+            got.clear();
+            CaughtLateSession s([&] { return std::unique_ptr<Session>(session()); }, cheat_at, lag);
+            Sampler s1(sc);
+            std::string streamed;
+            const GenerateResult r = generate(s, *tok_, s1, prompt(), go, [&](const std::string& t) {
+                streamed += t;
+                return true;
+            }, [&](int32_t id) { got.push_back(id); });
+            EXPECT_GT(s.wrong(), 0) << "the test cheats at " << cheat_at;
+            EXPECT_EQ(got, want) << "temp " << temp << ", cheat at " << cheat_at;
+            EXPECT_EQ(r.text, ref.text);
+            EXPECT_EQ(streamed, ref.text);  // nothing wrong was ever streamed
+            EXPECT_EQ(r.n_gen, ref.n_gen);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+#include "client/audit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "net/audit.h"
+#include "net/wire_hidden.h"
+
+namespace llmn::client {
+
+double relative_l2(const float* got, const float* want, int n) {
+    double diff = 0, norm = 0;
+    for (int i = 0; i < n; ++i) {
+        const double d = double(got[i]) - double(want[i]);
+        diff += d * d;
+        norm += double(want[i]) * double(want[i]);
+    }
+    if (!std::isfinite(diff)) return std::numeric_limits<double>::infinity();
+    if (norm == 0) return diff == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+    return std::sqrt(diff / norm);
+}
+
+std::vector<float> sketch_row(const float* row, int n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    std::vector<float> out(16, 0.0f);
+    for (float& o : out) {
+        double acc = 0;
+        for (int i = 0; i < n; ++i) acc += double(gauss(rng)) * row[i];
+        o = float(acc / std::sqrt(double(std::max(1, n))));
+    }
+    return out;
+}
+
+AuditBook::AuditBook(net::Key32 model_id, std::vector<net::Key32> hop_ids, std::vector<uint64_t> session_ids, std::vector<bool> audited,
+                     int n_embd, double tolerance, uint64_t sketch_seed)
+    : model_id_(model_id), ids_(std::move(hop_ids)), hops_(ids_.size()), session_ids_(std::move(session_ids)), n_embd_(n_embd),
+      tolerance_(tolerance), sketch_seed_(sketch_seed) {
+    for (size_t i = 0; i < hops_.size() && i < audited.size(); ++i) hops_[i].audited = audited[i];
+}
+
+size_t AuditBook::row_bytes(uint8_t dtype) const { return size_t(n_embd_) * (dtype == uint8_t(net::WireDType::f32) ? 4 : 2); }
+
+AuditFault AuditBook::fault(size_t hop, uint32_t pos, std::string what) const {
+    AuditFault f;
+    f.hop = hop;
+    f.pos = pos;
+    f.what = std::move(what);
+    if (auto it = hops_[hop].steps.find(pos); it != hops_[hop].steps.end() && it->second.receipt) {
+        f.receipt = *it->second.receipt;
+        f.receipt->hidden.clear();
+    }
+    return f;
+}
+
+void AuditBook::on_sent(uint32_t pos, uint32_t n_tokens, uint8_t dtype, std::vector<uint8_t> bytes) {
+    sent_[pos] = Sent{n_tokens, dtype, std::move(bytes), std::vector<bool>(hops_.size(), false), 0};
+}
+
+void AuditBook::on_result(uint32_t pos, std::vector<uint8_t> bytes) {
+    Hop& last = hops_.back();
+    if (!last.audited) return;  // only its own replica compares the last hop's output
+    if (auto it = last.steps.find(pos); it != last.steps.end() && it->second.receipt && it->second.receipt->hidden.empty())
+        it->second.receipt->hidden = std::move(bytes);
+    else
+        results_[pos] = std::move(bytes);
+}
+
+std::optional<AuditFault> AuditBook::on_receipt(size_t hop, net::Receipt r) {
+    if (hop >= hops_.size()) return std::nullopt;
+    auto sent = sent_.find(r.pos);
+    const uint32_t pos = r.pos;
+    if (sent == sent_.end())
+        return fault(hop, pos, "sent a receipt for positions " + std::to_string(pos) + "+ that no pending step of this session has");
+    if (r.n_tokens != sent->second.n_tokens || r.dtype != sent->second.dtype)
+        return fault(hop, pos, "sent a receipt for another step shape at position " + std::to_string(pos));
+    const std::vector<uint8_t> statement = net::receipt_statement(model_id_, r);
+    if (!net::verify_signature(ids_[hop], r.signature, statement.data(), statement.size()))
+        return fault(hop, pos, "sent a receipt its identity did not sign (position " + std::to_string(pos) + ")");
+    Step& st = hops_[hop].steps[pos];
+    if (st.receipt || sent->second.receipted[hop]) return fault(hop, pos, "sent two receipts for position " + std::to_string(pos));
+    sent->second.receipted[hop] = true;
+    ++sent->second.receipts;
+    st.n_tokens = r.n_tokens;
+    st.dtype = r.dtype;
+    if (hop + 1 == hops_.size() && r.hidden.empty()) {
+        if (auto res = results_.find(pos); res != results_.end()) {
+            r.hidden = std::move(res->second);
+            results_.erase(res);
+        }
+    }
+    st.receipt = std::move(r);
+    return std::nullopt;
+}
+
+const std::vector<uint8_t>* AuditBook::input_of(size_t hop, uint32_t pos) const {
+    if (hop == 0) {
+        auto it = sent_.find(pos);
+        return it == sent_.end() ? nullptr : &it->second.bytes;
+    }
+    const auto& prev = hops_[hop - 1].steps;
+    auto it = prev.find(pos);
+    if (it == prev.end() || !it->second.receipt || it->second.receipt->hidden.empty()) return nullptr;
+    return &it->second.receipt->hidden;
+}
+
+AuditBook::Next AuditBook::next_request(size_t hop, uint32_t n_past, uint32_t max_tokens) {
+    Next out;
+    Hop& h = hops_[hop];
+    if (!h.audited || h.requested >= n_past) return out;
+    AuditRequest req;
+    req.hop = hop;
+    req.pos = h.requested;
+    uint32_t p = h.requested;
+    while (p < n_past) {
+        auto st = h.steps.find(p);
+        auto sent = sent_.find(p);
+        if (st == h.steps.end() || !st->second.receipt || sent == sent_.end()) break;  // not all here yet
+        const net::Receipt& rc = *st->second.receipt;
+        const std::vector<uint8_t>* in = input_of(hop, p);
+        if (!in) break;
+        if (rc.hidden.size() != size_t(rc.n_tokens) * row_bytes(rc.dtype)) {
+            if (rc.hidden.empty()) break;  // the last hop's RESULT is still on its way
+            out.fault = fault(hop, p, "receipted an output of the wrong size at position " + std::to_string(p));
+            return out;
+        }
+        if (net::hidden_digest(rc.hidden) != rc.out_digest) {
+            out.fault = fault(hop, p, "returned output bytes other than the ones it receipted (position " + std::to_string(p) + ")");
+            return out;
+        }
+        if (net::hidden_digest(*in) != rc.in_digest) {
+            // Who is lying: the previous hop signed what it sent on (STEP.commit,
+            // which this hop checked and receipted); if that signature covers the
+            // digest this hop names, the previous hop receipted other bytes to us.
+            if (hop == 0) {
+                out.fault = fault(hop, p, "receipted an input other than what the client sent (position " + std::to_string(p) + ")");
+                return out;
+            }
+            const auto t = net::commit_statement(session_ids_[hop], p, rc.n_tokens, rc.dtype, rc.in_digest);
+            if (net::verify_signature(ids_[hop - 1], rc.prev_commit, t.data(), t.size()))
+                out.fault = fault(hop - 1, p, "sent the next hop other bytes than it receipted to the client (position " + std::to_string(p) + ")");
+            else
+                out.fault = fault(hop, p, "receipted an input its previous hop never committed to (position " + std::to_string(p) + ")");
+            return out;
+        }
+        if (req.n_tokens > 0 && req.n_tokens + rc.n_tokens > max_tokens) break;
+        if (req.n_tokens == 0) req.dtype = rc.dtype;
+        if (rc.dtype != req.dtype) break;
+        req.hidden.insert(req.hidden.end(), in->begin(), in->end());
+        req.n_tokens += rc.n_tokens;
+        p += rc.n_tokens;
+    }
+    if (req.n_tokens == 0) return out;
+    h.requested = p;
+    h.in_flight.emplace_back(req.pos, req.n_tokens);
+    out.request = std::move(req);
+    return out;
+}
+
+std::optional<AuditFault> AuditBook::on_replica_result(size_t hop, uint32_t pos, uint32_t n_tokens, uint8_t dtype,
+                                                       const std::vector<uint8_t>& bytes, std::optional<net::Receipt> replica_receipt) {
+    Hop& h = hops_[hop];
+    if (!h.audited || h.in_flight.empty() || h.in_flight.front() != std::make_pair(pos, n_tokens) ||
+        bytes.size() != size_t(n_tokens) * row_bytes(dtype)) {
+        drop_replica(hop);  // a replica that answers out of turn is no judge
+        return std::nullopt;
+    }
+    h.in_flight.erase(h.in_flight.begin());
+    std::vector<float> theirs(size_t(n_tokens) * n_embd_), ours;
+    net::unpack_hidden(bytes, dtype, theirs.size(), theirs.data());
+    for (uint32_t p = pos; p < pos + n_tokens;) {
+        const Step& st = h.steps.at(p);
+        ours.resize(size_t(st.n_tokens) * n_embd_);
+        net::unpack_hidden(st.receipt->hidden, st.dtype, ours.size(), ours.data());
+        for (uint32_t row = 0; row < st.n_tokens; ++row) {
+            const float* a = ours.data() + size_t(row) * n_embd_;
+            const float* b = theirs.data() + size_t(p - pos + row) * n_embd_;
+            const double err = relative_l2(a, b, n_embd_);
+            if (!(err <= tolerance_)) {
+                AuditFault f = fault(hop, p + row, "");
+                f.rel_error = err;
+                f.what = "returned hidden states its replica does not reproduce at position " + std::to_string(p + row) +
+                         " (relative error " + std::to_string(err) + ", tolerance " + std::to_string(tolerance_) + ")";
+                f.replica_receipt = std::move(replica_receipt);
+                if (f.replica_receipt) f.replica_receipt->hidden.clear();
+                f.hop_sketch = sketch_row(a, n_embd_, sketch_seed_);
+                f.replica_sketch = sketch_row(b, n_embd_, sketch_seed_);
+                return f;
+            }
+        }
+        checked_ += st.n_tokens;
+        p += st.n_tokens;
+    }
+    h.confirmed = pos + n_tokens;
+    prune();
+    return std::nullopt;
+}
+
+void AuditBook::drop_replica(size_t hop) {
+    hops_[hop].audited = false;
+    hops_[hop].in_flight.clear();
+    prune();
+}
+
+uint32_t AuditBook::verified() const {
+    uint32_t v = std::numeric_limits<uint32_t>::max();
+    for (const Hop& h : hops_)
+        if (h.audited) v = std::min(v, h.confirmed);
+    return v;
+}
+
+bool AuditBook::idle(uint32_t n_past) const {
+    for (const Hop& h : hops_)
+        if (h.audited && (!h.in_flight.empty() || h.confirmed < n_past)) return false;
+    return true;
+}
+
+std::optional<size_t> AuditBook::missing_receipt() const {
+    for (const auto& [pos, sent] : sent_)
+        for (size_t i = 0; i < hops_.size(); ++i)
+            if (!sent.receipted[i]) return i;
+    return std::nullopt;
+}
+
+// What no later request or comparison needs: a step's receipt once its own
+// replica confirmed it (or it has none) and the next hop's replica was sent it.
+void AuditBook::prune() {
+    for (size_t i = 0; i < hops_.size(); ++i) {
+        auto& steps = hops_[i].steps;
+        const uint32_t own = hops_[i].audited ? hops_[i].confirmed : std::numeric_limits<uint32_t>::max();
+        const uint32_t next = i + 1 < hops_.size() && hops_[i + 1].audited ? hops_[i + 1].requested : std::numeric_limits<uint32_t>::max();
+        const uint32_t below = std::min(own, next);
+        while (!steps.empty() && steps.begin()->first + steps.begin()->second.n_tokens <= below) steps.erase(steps.begin());
+    }
+    // A step's input stays while a receipt for it may still come (they are
+    // checked against it) or the first hop's replica has not been sent it.
+    const uint32_t first = hops_.empty() || !hops_[0].audited ? std::numeric_limits<uint32_t>::max() : hops_[0].requested;
+    while (!sent_.empty() && sent_.begin()->second.receipts >= hops_.size() &&
+           sent_.begin()->first + sent_.begin()->second.n_tokens <= first)
+        sent_.erase(sent_.begin());
+}
+
+}  // namespace llmn::client

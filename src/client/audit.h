@@ -1,0 +1,138 @@
+// Trust but verify: the client re-runs what span hops computed on other nodes
+// serving the same layers (replicas) and compares.
+//
+// An audited route (RemoteConfig::verify_rate > 0) opens its sessions with
+// OPEN_SESSION.audit, so every hop signs each step's input and output digests
+// and sends the client a RECEIPT with its output (net/audit.h). The client
+// keeps those outputs; after a step, with probability verify_rate (a choice
+// made after the hops answered, and never told to them), it sends each
+// replica the inputs its hop received since the last audit, as one batch on a
+// session of its own, and compares the replica's outputs with the hop's,
+// position by position, within a tolerance that honest kernel and wire
+// differences stay far below. Every position is re-run (a replica's KV cache
+// needs them all), batched, off the critical path; what the rate trades is how
+// soon a wrong position is found and how large (so cheap per token) the batches are.
+//
+// AuditBook is the bookkeeping, with no I/O: the receipts, which positions
+// each replica was sent and has confirmed, the digest chain between hops, and
+// the comparison. RemoteSession does the I/O.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/messages.h"
+
+namespace llmn::client {
+
+// Relative L2 error above which a position counts as wrong. Honest replicas
+// differ by kernel (AVX-512 / AVX2 / scalar), batch shape and f16 rounding;
+// bench/RESULTS.md "Verification" has the measured spread.
+inline constexpr double kDefaultVerifyTolerance = 0.004;
+inline constexpr double kDefaultVerifyRate = 0.2;
+
+// ||got - want|| / ||want|| over one row (0 when both are zero; inf when only want is).
+double relative_l2(const float* got, const float* want, int n);
+// A 16-number random projection of a row (seeded), for reports: two rows'
+// sketches show how far apart they were without carrying the rows.
+std::vector<float> sketch_row(const float* row, int n, uint64_t seed);
+
+// A hop the client can prove wrong, or show disagreeing with its replica.
+struct AuditFault {
+    size_t hop = 0;        // index in the route
+    uint32_t pos = 0;      // first wrong position; positions before it are verified
+    std::string what;      // one line
+    double rel_error = 0;  // output mismatch: the relative L2 error at pos
+    std::optional<net::Receipt> receipt;          // the hop's signed receipt of that step (no output bytes)
+    std::optional<net::Receipt> replica_receipt;  // the replica's, of the batch that showed it
+    std::vector<float> hop_sketch, replica_sketch;
+};
+
+// A batch for a replica: the inputs of hop `hop` for positions pos .. pos + n - 1.
+struct AuditRequest {
+    size_t hop = 0;
+    uint32_t pos = 0, n_tokens = 0;
+    uint8_t dtype = 0;
+    std::vector<uint8_t> hidden;
+};
+
+class AuditBook {
+public:
+    // `hop_ids`: the identity each hop proved; `session_ids`: the session id
+    // each hop has; `audited[i]`: hop i has a replica.
+    AuditBook(net::Key32 model_id, std::vector<net::Key32> hop_ids, std::vector<uint64_t> session_ids, std::vector<bool> audited, int n_embd,
+              double tolerance, uint64_t sketch_seed);
+
+    // The client's input to the first hop, and the last hop's RESULT bytes.
+    void on_sent(uint32_t pos, uint32_t n_tokens, uint8_t dtype, std::vector<uint8_t> bytes);
+    void on_result(uint32_t pos, std::vector<uint8_t> bytes);
+    // A hop's RECEIPT; a fault when it is malformed or not signed by the hop.
+    std::optional<AuditFault> on_receipt(size_t hop, net::Receipt r);
+
+    // The next batch for hop's replica: the steps from where the last batch
+    // ended up to `n_past` (at most `max_tokens`, whole steps), once their
+    // inputs and the hop's receipts are all here. A broken digest chain (a hop
+    // that sent the next hop other bytes than it receipted) is a fault.
+    struct Next {
+        std::optional<AuditRequest> request;
+        std::optional<AuditFault> fault;
+    };
+    Next next_request(size_t hop, uint32_t n_past, uint32_t max_tokens);
+    // The replica's outputs for a request (its RESULT bytes and its RECEIPT):
+    // a fault at the first position beyond the tolerance.
+    std::optional<AuditFault> on_replica_result(size_t hop, uint32_t pos, uint32_t n_tokens, uint8_t dtype, const std::vector<uint8_t>& bytes,
+                                                std::optional<net::Receipt> replica_receipt);
+    // The replica is gone or answered out of turn: the hop's positions are no
+    // longer waited for (it stays unaudited until the route is rebuilt).
+    void drop_replica(size_t hop);
+
+    // Positions [0, verified()) are confirmed by every hop's replica.
+    uint32_t verified() const;
+    // Every request sent has come back and nothing is left to send below n_past.
+    bool idle(uint32_t n_past) const;
+    bool audited(size_t hop) const { return hops_[hop].audited; }
+    bool awaiting_replica(size_t hop) const { return !hops_[hop].in_flight.empty(); }
+    // The first hop whose receipt for a step sent is missing, if any.
+    std::optional<size_t> missing_receipt() const;
+    uint64_t positions_checked() const { return checked_; }
+
+private:
+    struct Step {
+        uint32_t n_tokens = 0;
+        uint8_t dtype = 0;
+        std::optional<net::Receipt> receipt;  // hidden: the hop's output bytes
+    };
+    struct Hop {
+        bool audited = false;
+        std::map<uint32_t, Step> steps;  // by position of the step's first token
+        uint32_t requested = 0;          // positions [0, requested) were sent to the replica
+        uint32_t confirmed = 0;          // positions [0, confirmed) matched
+        std::vector<std::pair<uint32_t, uint32_t>> in_flight;  // (pos, n_tokens) sent, not yet answered
+    };
+    struct Sent {
+        uint32_t n_tokens = 0;
+        uint8_t dtype = 0;
+        std::vector<uint8_t> bytes;
+        std::vector<bool> receipted;  // by hop: its receipt for this step came
+        size_t receipts = 0;
+    };
+    const std::vector<uint8_t>* input_of(size_t hop, uint32_t pos) const;
+    AuditFault fault(size_t hop, uint32_t pos, std::string what) const;
+    size_t row_bytes(uint8_t dtype) const;
+    void prune();
+
+    net::Key32 model_id_;
+    std::vector<net::Key32> ids_;
+    std::vector<Hop> hops_;
+    std::vector<uint64_t> session_ids_;
+    std::map<uint32_t, Sent> sent_;  // the first hop's inputs, by position
+    std::map<uint32_t, std::vector<uint8_t>> results_;  // the last hop's outputs, until its receipt comes
+    int n_embd_;
+    double tolerance_;
+    uint64_t sketch_seed_;
+    uint64_t checked_ = 0;
+};
+
+}  // namespace llmn::client

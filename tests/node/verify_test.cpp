@@ -1,0 +1,260 @@
+// Audits (client/audit.h) against real `llm-node serve` processes on 127.0.0.1:
+// honest nodes on different kernels and wire types never raise an alarm, and
+// nodes made to cheat with the test-only fault hook (LLM_NODE_FAULT,
+// node/fault_hook.h) are caught while the generated tokens stay exactly the
+// single-process ones. LLM_NODE_VERIFY_RUNS sets how many runs the statistical
+// cases make (bench/verify_bench.sh runs the 200 of the issue).
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "client/remote_session.h"
+#include "client/resilient_session.h"
+#include "engine/generator.h"
+#include "engine/local_session.h"
+#include "model/tokenizer.h"
+#include "node/fault_hook.h"
+#include "support/greedy.h"
+#include "support/node_process.h"
+#include "support/random_model.h"
+#include "tensor/thread_pool.h"
+
+namespace llmn::client {
+namespace {
+
+using testing::NodeProcess;
+
+std::string verify_model() {
+    static const std::string path = [] {
+        testing::RandomModelSpec spec;
+        spec.n_layer = 4;
+        spec.weight_type = tensor::DType::q8_0;
+        spec.ctx_len = 4096;
+        spec.seed = 19;
+        return testing::write_random_model(spec, testing::temp_path("verify-q8.gguf"));
+    }();
+    return path;
+}
+
+// A node started with some environment variables set (the fault hook, the kernel choice).
+std::unique_ptr<NodeProcess> node_with(const std::string& layers, const std::vector<std::pair<std::string, std::string>>& env) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    auto n = std::make_unique<NodeProcess>(verify_model(), layers);
+    for (const auto& [k, v] : env) ::unsetenv(k.c_str());
+    return n;
+}
+
+int runs_or(int fallback) {
+    const char* v = std::getenv("LLM_NODE_VERIFY_RUNS");
+    return v && std::atoi(v) > 0 ? std::atoi(v) : fallback;
+}
+
+// Forwards to a ResilientSession and notes after how many evals a hop was first caught.
+class Watch : public engine::Session {
+public:
+    explicit Watch(ResilientSession& s) : s_(s) {}
+    void eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all) override {
+        ++evals_;
+        try {
+            s_.eval(ids, logits, all);
+        } catch (...) {
+            note();
+            throw;
+        }
+        note();
+    }
+    void settle() override {
+        try {
+            s_.settle();
+        } catch (...) {
+            note();
+            throw;
+        }
+        note();
+    }
+    int n_past() const override { return s_.n_past(); }
+    int n_ctx() const override { return s_.n_ctx(); }
+    int n_vocab() const override { return s_.n_vocab(); }
+    int verified() const override { return s_.verified(); }
+    int caught_at() const { return caught_at_; }  // evals until the first catch (0: none)
+
+private:
+    void note() {
+        if (caught_at_ == 0 && s_.caught() > 0) caught_at_ = evals_;
+    }
+    ResilientSession& s_;
+    int evals_ = 0, caught_at_ = 0;
+};
+
+struct Generated {
+    std::vector<int32_t> ids;
+    std::string text;
+};
+
+Generated generate_ids(engine::Session& s, const model::Tokenizer& tok, const std::vector<int32_t>& prompt, int n) {
+    engine::SamplerConfig sc;
+    sc.temp = 0;
+    engine::Sampler sampler(sc);
+    engine::GenerateOptions go;
+    go.max_tokens = n;
+    go.ignore_eos = true;
+    Generated g;
+    g.text = engine::generate(s, tok, sampler, prompt, go, [](const std::string&) { return true; },
+                              [&](int32_t id) { g.ids.push_back(id); }).text;
+    return g;
+}
+
+class Verify : public ::testing::Test {
+protected:
+    void SetUp() override {
+        model_ = engine::Model::load(verify_model());
+        tok_ = model::Tokenizer::create(model::Vocab::from_gguf(model_->file()));
+        prompt_ = tok_->encode("the swarm checks its nodes", true, false);
+    }
+    Generated reference(int n) {
+        engine::SessionConfig sc;
+        sc.n_ctx = 4096;
+        engine::LocalSession s(model_, sc, pool_);
+        return generate_ids(s, *tok_, prompt_, n);
+    }
+    ResilientConfig config(const std::vector<std::string>& first_route) {
+        ResilientConfig rc;
+        rc.remote.n_ctx = 4096;
+        rc.remote.wire_f32 = true;  // the single-process tokens, exactly
+        rc.remote.verify_rate = kDefaultVerifyRate;
+        rc.trusted_nodes = true;
+        rc.initial_route = first_route;
+        return rc;
+    }
+    // Runs of `n_tokens` (stopping `after_catch` tokens after a catch) through a
+    // route that starts on `cheat`; returns the evals until each run's catch (0: none).
+    std::vector<int> cheat_runs(NodeProcess& first, NodeProcess& cheat, const std::vector<std::string>& all, int runs, int n_tokens,
+                                int after_catch) {
+        const Generated want = reference(n_tokens);
+        std::vector<int> caught;
+        for (int r = 0; r < runs; ++r) {
+            ResilientSession s(model_, [&] { return all; }, config({first.address(), cheat.address()}), pool_);
+            Watch w(s);
+            // Generate in pieces so a run can stop soon after its catch.
+            Generated got;
+            int limit = n_tokens;
+            for (int chunk = 64; int(got.ids.size()) < limit;) {
+                const int n = std::min(chunk, limit - int(got.ids.size()));
+                if (got.ids.empty()) {
+                    got = generate_ids(w, *tok_, prompt_, n);
+                } else {
+                    std::vector<int32_t> next = {got.ids.back()};
+                    Generated more = generate_ids(w, *tok_, next, n);
+                    got.ids.insert(got.ids.end(), more.ids.begin(), more.ids.end());
+                }
+                if (w.caught_at() > 0) limit = std::min(limit, int(got.ids.size()) + after_catch);
+            }
+            got.ids.resize(size_t(std::min<int>(int(got.ids.size()), n_tokens)));
+            EXPECT_EQ(got.ids, std::vector<int32_t>(want.ids.begin(), want.ids.begin() + long(got.ids.size())))
+                << "run " << r << ": the output differs from the single process";
+            EXPECT_NE(s.route()[1], cheat.address()) << "run " << r << ": the cheat is still on the route";
+            caught.push_back(w.caught_at());
+        }
+        return caught;
+    }
+
+    std::shared_ptr<const engine::Model> model_;
+    std::unique_ptr<model::Tokenizer> tok_;
+    std::vector<int32_t> prompt_;
+    tensor::ThreadPool pool_{1};
+};
+
+TEST(FaultHook, ParsesWhatTheTestsUseAndRefusesTheRest) {
+    using node::FaultHook;
+    EXPECT_FALSE(FaultHook::parse(""));
+    auto h = FaultHook::parse("noise=0.01,every=100,seed=3");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->mode(), FaultHook::Mode::noise);
+    int strikes = 0;
+    for (int i = 0; i < 10000; ++i) strikes += h->strike();
+    EXPECT_GT(strikes, 50);
+    EXPECT_LT(strikes, 200);
+    std::vector<float> row(64, 1.0f), before = row;
+    h->add_noise(row.data(), 1, 64);
+    EXPECT_NEAR(relative_l2(row.data(), before.data(), 64), 0.01, 1e-4);
+    EXPECT_EQ(FaultHook::parse("identity")->mode(), FaultHook::Mode::identity);
+    EXPECT_TRUE(FaultHook::parse("skip")->strike());
+    for (const char* bad : {"noise", "noise=-1", "every=0", "bogus", "every=5", "noise=0.1,every=1.5"})
+        EXPECT_THROW(FaultHook::parse(bad), std::invalid_argument) << bad;
+}
+
+// Honest nodes, each on another kernel (scalar / AVX2 / AVX-512 where the CPU
+// has it), f16 and f32 on the wire, each hop checked by a replica on another kernel.
+TEST_F(Verify, HonestNodesOnDifferentKernelsAndWiresAreNeverFlagged) {
+    auto a1 = node_with("0:2", {{"LLM_NODE_ISA", "scalar"}});
+    auto a2 = node_with("0:2", {{"LLM_NODE_ISA", "avx2"}});
+    auto b1 = node_with("2:4", {{"LLM_NODE_ISA", "avx512"}});  // falls back to the best there is
+    auto b2 = node_with("2:4", {{"LLM_NODE_ISA", "scalar"}});
+    const int positions = runs_or(0) > 0 ? 2600 : 1300;  // per session; 4 sessions
+    uint64_t audited = 0;
+    for (bool f32 : {false, true})
+        for (bool swap : {false, true}) {
+            RemoteConfig rc;
+            rc.n_ctx = 4096;
+            rc.wire_f32 = f32;
+            rc.verify_rate = kDefaultVerifyRate;
+            std::vector<std::string> route = {a1->address(), b1->address()}, replicas = {a2->address(), b2->address()};
+            if (swap) std::swap(route, replicas);
+            rc.auditors = replicas;
+            RemoteSession s(model_, route, rc, pool_);
+            std::vector<float> logits;
+            s.eval(prompt_, logits);
+            while (s.n_past() < positions) s.eval({testing::argmax(logits)}, logits);
+            ASSERT_NO_THROW(s.settle());
+            EXPECT_EQ(s.verified(), s.n_past());
+            EXPECT_EQ(s.positions_audited(), 2u * uint64_t(s.n_past()));
+            audited += s.positions_audited() / 2;
+        }
+    std::printf("verify: %llu honest positions audited on both hops, no alarm\n", (unsigned long long)audited);
+    EXPECT_GE(audited, 4u * 1300u);
+}
+
+TEST_F(Verify, ANodeAddingOnePercentNoiseToEveryStepIsCaughtAndTheOutputStaysExact) {
+    auto a = node_with("0:2", {}), a2 = node_with("0:2", {});
+    auto cheat = node_with("2:4", {{"LLM_NODE_FAULT", "noise=0.01"}}), b = node_with("2:4", {});
+    const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
+    const int runs = runs_or(20);
+    const std::vector<int> caught = cheat_runs(*a, *cheat, all, runs, 40, 4);
+    int within32 = 0, sum = 0;
+    for (int c : caught) {
+        within32 += c > 0 && c <= 32;
+        sum += c;
+    }
+    std::printf("verify: noise 1%% on every step: caught within 32 tokens in %d of %d runs (mean %.1f evals)\n", within32, runs,
+                double(sum) / runs);
+    EXPECT_GE(within32, runs * 95 / 100);  // 99% over the 200 runs of bench/verify_bench.sh
+    for (int c : caught) EXPECT_GT(c, 0);
+}
+
+TEST_F(Verify, ANodeCorruptingOneStepInAHundredIsCaughtWithinTwoThousandTokens) {
+    auto a = node_with("0:2", {}), a2 = node_with("0:2", {});
+    auto cheat = node_with("2:4", {{"LLM_NODE_FAULT", "noise=0.01,every=100"}}), b = node_with("2:4", {});
+    const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
+    const int runs = runs_or(4);
+    const std::vector<int> caught = cheat_runs(*a, *cheat, all, runs, 2000, 8);
+    int within = 0;
+    for (int c : caught) within += c > 0 && c <= 2000;
+    std::printf("verify: noise 1%% on 1 step in 100: caught within 2000 tokens in %d of %d runs\n", within, runs);
+    EXPECT_GE(within, runs * 95 / 100);
+}
+
+TEST_F(Verify, NodesSkippingTheirLayersOrRunningAnotherSpanAreCaught) {
+    for (const char* fault : {"identity", "skip"}) {
+        auto a = node_with("0:2", {}), a2 = node_with("0:2", {});
+        auto cheat = node_with("2:4", {{"LLM_NODE_FAULT", fault}}), b = node_with("2:4", {});
+        const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
+        const std::vector<int> caught = cheat_runs(*a, *cheat, all, 2, 40, 4);
+        for (int c : caught) EXPECT_GT(c, 0) << fault;
+    }
+}
+
+}  // namespace
+}  // namespace llmn::client
