@@ -116,8 +116,7 @@ AuditBook::Next AuditBook::next_request(size_t hop, uint32_t n_past, uint32_t ma
     uint32_t p = h.requested;
     while (p < n_past) {
         auto st = h.steps.find(p);
-        auto sent = sent_.find(p);
-        if (st == h.steps.end() || !st->second.receipt || sent == sent_.end()) break;  // not all here yet
+        if (st == h.steps.end() || !st->second.receipt) break;  // not here yet
         const net::Receipt& rc = *st->second.receipt;
         const std::vector<uint8_t>* in = input_of(hop, p);
         if (!in) break;
@@ -178,8 +177,13 @@ std::optional<AuditFault> AuditBook::on_replica_result(size_t hop, uint32_t pos,
             const float* a = ours.data() + size_t(row) * n_embd_;
             const float* b = theirs.data() + size_t(p - pos + row) * n_embd_;
             const double err = relative_l2(a, b, n_embd_);
+            if (err <= tolerance_) {
+                max_error_ = std::max(max_error_, err);
+                sum_error_ += err;
+            }
             if (!(err <= tolerance_)) {
-                AuditFault f = fault(hop, p + row, "");
+                AuditFault f = fault(hop, p, "");  // the receipt of the step that holds the row
+                f.pos = p + row;
                 f.rel_error = err;
                 f.what = "returned hidden states its replica does not reproduce at position " + std::to_string(p + row) +
                          " (relative error " + std::to_string(err) + ", tolerance " + std::to_string(tolerance_) + ")";
@@ -190,10 +194,59 @@ std::optional<AuditFault> AuditBook::on_replica_result(size_t hop, uint32_t pos,
                 return f;
             }
         }
+        for (uint32_t row = 0; row < st.n_tokens; ++row) {
+            const double err = relative_l2(ours.data() + size_t(row) * n_embd_, theirs.data() + size_t(p - pos + row) * n_embd_, n_embd_);
+            h.errors.emplace_back(p + row, err);
+            if (err > kSuspectError) h.suspects.push_back(p + row);
+        }
         checked_ += st.n_tokens;
         p += st.n_tokens;
     }
-    h.confirmed = pos + n_tokens;
+    h.compared = pos + n_tokens;
+    if (auto f = resolve(hop, false)) {
+        f->replica_receipt = std::move(replica_receipt);
+        if (f->replica_receipt) f->replica_receipt->hidden.clear();
+        return f;
+    }
+    prune();
+    return std::nullopt;
+}
+
+std::optional<AuditFault> AuditBook::resolve(size_t hop, bool closing) {
+    Hop& h = hops_[hop];
+    while (!h.suspects.empty()) {
+        const uint32_t s = h.suspects.front();
+        // The window: kWindowRows positions from s on; when closing and fewer came, the last kWindowRows there are.
+        auto first = std::find_if(h.errors.begin(), h.errors.end(), [&](const auto& e) { return e.first >= s; });
+        const long after = long(h.errors.end() - first);
+        if (after < kWindowRows && !closing) break;
+        auto begin = after >= kWindowRows ? first : h.errors.end() - std::min<long>(kWindowRows, long(h.errors.size()));
+        auto end = after >= kWindowRows ? first + kWindowRows : h.errors.end();
+        double sum = 0;
+        for (auto it = begin; it != end; ++it) sum += it->second;
+        const double mean = sum / double(std::max<long>(1, end - begin));
+        if (mean > kSuspectError) {
+            auto step = h.steps.upper_bound(s);
+            AuditFault f = step == h.steps.begin() ? fault(hop, s, "") : fault(hop, std::prev(step)->first, "");
+            f.pos = s;
+            f.rel_error = first->second;
+            f.what = "returned hidden states its replica does not reproduce from position " + std::to_string(s) + " on (mean relative error " +
+                     std::to_string(mean) + " over " + std::to_string(end - begin) + " positions)";
+            return f;
+        }
+        h.suspects.pop_front();  // an honest spike
+    }
+    h.confirmed = h.suspects.empty() ? h.compared : h.suspects.front();
+    // Keep what a later window (closing included) may still need.
+    const uint32_t keep_from = h.suspects.empty() ? h.compared : h.suspects.front();
+    while (long(h.errors.size()) > kWindowRows && h.errors.front().first + kWindowRows < keep_from) h.errors.pop_front();
+    return std::nullopt;
+}
+
+std::optional<AuditFault> AuditBook::close_windows() {
+    for (size_t i = 0; i < hops_.size(); ++i)
+        if (hops_[i].audited)
+            if (auto f = resolve(i, true)) return f;
     prune();
     return std::nullopt;
 }
@@ -213,7 +266,7 @@ uint32_t AuditBook::verified() const {
 
 bool AuditBook::idle(uint32_t n_past) const {
     for (const Hop& h : hops_)
-        if (h.audited && (!h.in_flight.empty() || h.confirmed < n_past)) return false;
+        if (h.audited && (!h.in_flight.empty() || h.compared < n_past)) return false;
     return true;
 }
 

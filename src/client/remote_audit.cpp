@@ -5,9 +5,21 @@
 
 #include "client/audit_report.h"
 #include "client/remote_session_impl.h"
+#include "model/model_summary.h"
 #include "net/audit.h"
 
 namespace llmn::client {
+
+namespace {
+
+// The default per-position tolerance for this model's weights (client/audit.h).
+double default_tolerance(const engine::Model& model) {
+    const std::string q = model::summarize_model(model.file()).quantization;
+    const bool floats = q == "F32" || q == "F16" || q == "BF16";
+    return floats ? kDefaultVerifyTolerance : kQuantizedVerifyTolerance;
+}
+
+}  // namespace
 
 void RemoteSession::Impl::open_audits(const net::Key32& mid) {
     model_id = mid;
@@ -75,7 +87,8 @@ void RemoteSession::Impl::open_audits(const net::Key32& mid) {
     bool any = false;
     for (bool a : audited) any = any || a;
     if (!any) return;
-    const double tol = cfg.verify_tolerance > 0 ? cfg.verify_tolerance : kDefaultVerifyTolerance;
+    tolerance = cfg.verify_tolerance > 0 ? cfg.verify_tolerance : default_tolerance(*model);
+    const double tol = tolerance;
     book = std::make_unique<AuditBook>(mid, ids, sids, audited, int(model->config().n_embd), tol, audit_rng());
 }
 
@@ -86,9 +99,13 @@ void RemoteSession::Impl::on_receipt(size_t hop, net::Receipt& r) {
 
 void RemoteSession::Impl::on_replica_message(size_t j, net::Message& m) {
     Replica& r = replicas[j];
-    if (r.dead || !book) return;
+    if (r.dead) return;
     if (auto* op = std::get_if<net::Opened>(&m)) {
         r.opened = r.opened || op->session_id == r.session_id;
+    } else if (auto* e = std::get_if<net::Error>(&m)) {
+        drop_replica(j, e->text);
+    } else if (!book) {
+        return;  // nothing else is expected before the audits start
     } else if (auto* res = std::get_if<net::Result>(&m)) {
         if (res->session_id != r.session_id || r.result) return drop_replica(j, "a result out of turn");
         r.result = std::move(*res);
@@ -99,15 +116,15 @@ void RemoteSession::Impl::on_replica_message(size_t j, net::Message& m) {
         net::Result res = std::move(*r.result);
         r.result.reset();
         rc->hidden = res.hidden;
-        if (!net::receipt_valid(*rc, model_id, r.link->peer_identity()) || rc->in_digest != r.sent_digests.front())
-            return drop_replica(j, "its receipt does not match its answer");
+        if (!net::receipt_valid(*rc, model_id, r.link->peer_identity())) return drop_replica(j, "its receipt does not match its answer");
+        if (rc->in_digest != r.sent_digests.front())
+            return drop_replica(j, "its receipt names another input than was sent (positions " + std::to_string(rc->pos) + "+" +
+                                       std::to_string(rc->n_tokens) + ", " + std::to_string(r.sent_digests.size()) + " batches in flight)");
         r.sent_digests.pop_front();
         rc->hidden.clear();
         auto f = book->on_replica_result(j, res.pos, res.n_tokens, res.dtype, res.hidden, *rc);
         if (!book->audited(j)) return drop_replica(j, "it answered another batch than was sent");
         if (f && !fault) fault = std::move(f);
-    } else if (auto* e = std::get_if<net::Error>(&m)) {
-        drop_replica(j, e->text);
     }
 }
 
@@ -158,8 +175,7 @@ void RemoteSession::Impl::raise_fault() {
     if (f.receipt) {
         const Replica& r = replicas[f.hop];
         ReportParty replica{r.address, r.link ? r.link->peer_identity() : net::Key32{}};
-        const double tol = cfg.verify_tolerance > 0 ? cfg.verify_tolerance : kDefaultVerifyTolerance;
-        report = make_audit_report(model_id, f, ReportParty{h.info.address, h.link->peer_identity()}, replica, tol, identity);
+        report = make_audit_report(model_id, f, ReportParty{h.info.address, h.link->peer_identity()}, replica, tolerance, identity);
     }
     throw AuditMismatch(name(f.hop) + " " + f.what, h.info.address, int(f.pos), report);
 }
@@ -171,6 +187,7 @@ void RemoteSession::Impl::settle_audits() {
         audit_after_step(true);
         return fault.has_value() || book->idle(uint32_t(n_past));
     }, Clock::now() + cfg.step_timeout);
+    if (done && !fault) fault = book->close_windows();
     raise_fault();
     if (done) return;
     if (std::optional<size_t> h = book->missing_receipt()) {

@@ -80,6 +80,9 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
         throw RemoteError("route ends at layer " + std::to_string(m.hops.back().info.span_end) + " of " + std::to_string(n_layer));
     for (const auto& h : m.hops) m.hop_infos.push_back(h.info);
     if (n_local > 0) m.local = std::make_unique<engine::LayerSpan>(model, 0, n_local, cfg.n_ctx);
+    bool audited = false;  // some hop has a replica (client/audit.h)
+    if (cfg.verify_rate > 0)
+        for (const std::string& a : cfg.auditors) audited = audited || !a.empty();
     // Open from the last hop back, so each next hop knows the session first.
     for (size_t k = m.hops.size(); k-- > 0;) {
         net::OpenSession o;
@@ -95,7 +98,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
             o.next_hop_id = m.hops[k + 1].link->peer_identity();  // the node must reach the key we reached there
         }
         if (k > 0) o.prev_hop = m.hops[k - 1].link->peer_identity();
-        o.audit = cfg.verify_rate > 0 ? 1 : 0;  // receipts from every hop: each hop's input is the one before's output
+        o.audit = audited ? 1 : 0;  // receipts from every hop: each hop's input is the one before's output
         m.send(k, o);
         const uint64_t sid = o.session_id;
         m.wait_for(k, [sid](const net::Message& msg) {
@@ -103,7 +106,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
             return op && op->session_id == sid;
         }, cfg.connect_timeout, "OPENED");
     }
-    if (cfg.verify_rate > 0) m.open_audits(model_id);
+    if (audited) m.open_audits(model_id);
 }
 
 RemoteSession::~RemoteSession() {
@@ -131,6 +134,8 @@ int RemoteSession::verified() const {
 void RemoteSession::settle() { impl_->settle_audits(); }
 
 uint64_t RemoteSession::positions_audited() const { return impl_->book ? impl_->book->positions_checked() : 0; }
+double RemoteSession::audit_max_error() const { return impl_->book ? impl_->book->max_error() : 0; }
+double RemoteSession::audit_mean_error() const { return impl_->book ? impl_->book->mean_error() : 0; }
 const std::vector<HopInfo>& RemoteSession::hops() const { return impl_->hop_infos; }
 
 void RemoteSession::eval(const std::vector<int32_t>& ids, std::vector<float>& logits, bool all_positions) {

@@ -109,6 +109,8 @@ public:
     const std::vector<HopInfo>& hops() const;
     // Positions the replicas re-ran and confirmed, summed over hops.
     uint64_t positions_audited() const;
+    double audit_max_error() const;  // the largest relative error an audit let pass
+    double audit_mean_error() const;
 
 private:
     struct Impl;

@@ -50,6 +50,8 @@ struct RemoteSession::Impl {
         std::optional<net::Result> result;  // waiting for the receipt that follows it
         std::deque<net::Key32> sent_digests;  // of the batches in flight, in order
     };
+    net::Key32 model_id{};
+    double tolerance = 0;  // per position (client/audit.h)
     std::vector<Replica> replicas;  // by hop; none where no auditor was given or it failed
     std::unique_ptr<AuditBook> book;
     std::optional<AuditFault> fault;  // found by an audit, raised at the next safe point

@@ -28,8 +28,8 @@ std::optional<FaultHook> FaultHook::parse(const std::string& spec) {
             h.relative_ = number(value, "noise size");
         } else if (key == "identity" && value.empty()) {
             h.mode_ = Mode::identity;
-        } else if (key == "skip" && value.empty()) {
-            h.mode_ = Mode::skip;
+        } else if (key == "stale" && value.empty()) {
+            h.mode_ = Mode::stale;
         } else if (key == "every") {
             const double n = number(value, "every");
             if (n < 1 || n > 1e9 || n != std::floor(n)) throw std::invalid_argument("LLM_NODE_FAULT: every must be a whole number >= 1");
@@ -37,10 +37,10 @@ std::optional<FaultHook> FaultHook::parse(const std::string& spec) {
         } else if (key == "seed") {
             seed = uint64_t(number(value, "seed"));
         } else {
-            throw std::invalid_argument("LLM_NODE_FAULT: unknown item '" + item + "' (noise=R, identity, skip, every=N, seed=S)");
+            throw std::invalid_argument("LLM_NODE_FAULT: unknown item '" + item + "' (noise=R, identity, stale, every=N, seed=S)");
         }
     }
-    if (h.mode_ == Mode::none) throw std::invalid_argument("LLM_NODE_FAULT names no fault (noise=R, identity or skip)");
+    if (h.mode_ == Mode::none) throw std::invalid_argument("LLM_NODE_FAULT names no fault (noise=R, identity or stale)");
     h.rng_.seed(seed);
     return h;
 }
@@ -57,7 +57,7 @@ bool FaultHook::strike() {
 
 void FaultHook::add_noise(float* rows, int n_rows, int n_cols) {
     std::normal_distribution<float> gauss(0.0f, 1.0f);
-    std::vector<float> noise(size_t(n_cols));
+    std::vector<float> noise(static_cast<size_t>(n_cols));
     for (int r = 0; r < n_rows; ++r) {
         float* x = rows + size_t(r) * n_cols;
         double xx = 0, nn = 0;
@@ -71,10 +71,17 @@ void FaultHook::add_noise(float* rows, int n_rows, int n_cols) {
     }
 }
 
+void FaultHook::swap_stale(std::vector<float>& rows) {
+    std::vector<float> fresh = rows;
+    if (stale_.size() == rows.size()) rows = stale_;
+    else for (float& v : rows) v = -v;  // nothing of that size yet: still wrong
+    stale_ = std::move(fresh);
+}
+
 std::string FaultHook::describe() const {
     std::string what = mode_ == Mode::noise ? "noise of " + std::to_string(relative_) + " relative size"
                        : mode_ == Mode::identity ? "the input returned unchanged"
-                                                 : "the span run without its first layer";
+                                                 : "an earlier step's output returned";
     return what + (every_ > 1 ? " on 1 step in " + std::to_string(every_) : " on every step");
 }
 

@@ -4,7 +4,7 @@
 //
 //   LLM_NODE_FAULT=noise=0.01       add Gaussian noise of 1% of each output row's norm
 //   LLM_NODE_FAULT=identity         return the input unchanged (skip the layers)
-//   LLM_NODE_FAULT=skip             run the span without its first layer (another span)
+//   LLM_NODE_FAULT=stale            return an earlier step's output (a node replaying old answers)
 //   ...,every=100                   corrupt each step with probability 1/100 instead of always
 //   ...,seed=7                      seed of the choice and the noise (default: random)
 #pragma once
@@ -12,12 +12,13 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace llmn::node {
 
 class FaultHook {
 public:
-    enum class Mode { none, noise, identity, skip };
+    enum class Mode { none, noise, identity, stale };
 
     // nullopt when `spec` is empty; throws std::invalid_argument on a bad spec.
     static std::optional<FaultHook> parse(const std::string& spec);
@@ -28,6 +29,8 @@ public:
     Mode mode() const { return mode_; }
     // Adds noise of `relative` x each row's L2 norm to rows [n_rows, n_cols].
     void add_noise(float* rows, int n_rows, int n_cols);
+    // Mode stale: swaps `rows` with what the previous call gave (same size), so the caller sends that.
+    void swap_stale(std::vector<float>& rows);
     std::string describe() const;
 
 private:
@@ -35,6 +38,7 @@ private:
     double relative_ = 0;
     uint32_t every_ = 1;
     std::mt19937_64 rng_;
+    std::vector<float> stale_;
 };
 
 }  // namespace llmn::node

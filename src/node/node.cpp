@@ -233,7 +233,7 @@ void Node::Impl::on_step(const std::shared_ptr<net::Link>& link, net::Step& st) 
                       unsigned(st.n_tokens), h[0], h[1], h[2], h[3]);
         log_line(line);
     }
-    if (!note_step_in(s, link, st, job)) return;
+    if (!note_step_in(s, link, st)) return;
     ++stats.steps;
     if (!s.in_steps.empty() && s.in_steps.back().fault && fault->mode() == FaultHook::Mode::identity)
         return on_done(ComputeDone{s.id, job.pos, job.n_tokens, std::move(job.hidden), "", job.t_arrived, 0, 0});
@@ -268,8 +268,8 @@ void Node::Impl::on_done(ComputeDone done) {
     auto owner = s.owner.lock();
     if (!done.error.empty()) return send_error(owner, s.id, net::Errc::compute_failed, done.error);
     const std::optional<Session::InStep> in = take_step_in(s, done.pos);
-    if (in && in->fault && fault->mode() == FaultHook::Mode::noise)
-        fault->add_noise(done.hidden.data(), done.n_tokens, model->config().n_embd);
+    if (in && in->fault && fault->mode() == FaultHook::Mode::noise) fault->add_noise(done.hidden.data(), done.n_tokens, model->config().n_embd);
+    if (in && in->fault && fault->mode() == FaultHook::Mode::stale) fault->swap_stale(done.hidden);
     std::vector<uint8_t> bytes = net::pack_hidden(done.hidden.data(), done.hidden.size(), s.wire);
     const uint8_t dt = uint8_t(s.wire);
     const bool audited = s.audit && in && !circuits.count(s.id);

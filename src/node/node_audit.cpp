@@ -7,7 +7,7 @@ namespace llmn::node {
 
 // False (and the owner told why) when the step must not run: its commitment
 // from the previous hop does not verify.
-bool Node::Impl::note_step_in(Session& s, const std::shared_ptr<net::Link>& from, const net::Step& st, ComputeJob& job) {
+bool Node::Impl::note_step_in(Session& s, const std::shared_ptr<net::Link>& from, const net::Step& st) {
     if (!s.audit && !fault) return true;
     Session::InStep in;
     in.pos = st.pos;
@@ -25,10 +25,7 @@ bool Node::Impl::note_step_in(Session& s, const std::shared_ptr<net::Link>& from
             in.prev_commit = st.commit;
         }
     }
-    if (fault && fault->strike()) {
-        in.fault = true;
-        if (fault->mode() == FaultHook::Mode::skip && job.last - job.first > 1) ++job.first;
-    }
+    in.fault = fault && fault->strike();
     // Bounded by the compute caps: at most the steps in flight for this session.
     s.in_steps.push_back(in);
     return true;

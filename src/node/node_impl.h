@@ -135,7 +135,7 @@ struct Node::Impl {
     bool others_stepping(const Session& self) const;
     void on_done(ComputeDone done);
     // --- node_audit.cpp: audited sessions and the test fault hook
-    bool note_step_in(Session& s, const std::shared_ptr<net::Link>& from, const net::Step& st, ComputeJob& job);
+    bool note_step_in(Session& s, const std::shared_ptr<net::Link>& from, const net::Step& st);
     std::optional<Session::InStep> take_step_in(Session& s, int pos);
     void send_receipt(const Session& s, const std::shared_ptr<net::Link>& owner, const Session::InStep& in, const ComputeDone& done,
                       uint8_t dtype, const net::Key32& out_digest, std::vector<uint8_t> hidden);

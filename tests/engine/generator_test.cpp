@@ -194,9 +194,6 @@ TEST_F(Generate, ContinuingASessionEqualsEvaluatingEverythingAfresh) {
     EXPECT_EQ(warm->n_past(), fresh->n_past());
 }
 
-}  // namespace
-}  // namespace llmn::engine
-
 // A session whose positions from `cheat_at` on come back wrong (another token
 // wins) until an audit, `lag` positions later or at settle(), catches it and
 // rewinds: what ResilientSession does when a replica disagrees with a hop.
@@ -272,3 +269,6 @@ TEST_F(Generate, ARewindAfterWrongPositionsStillGivesTheSingleProcessOutput) {
         }
     }
 }
+
+}  // namespace
+}  // namespace llmn::engine

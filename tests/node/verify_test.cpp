@@ -8,9 +8,11 @@
 
 #include <stdlib.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
+#include "client/audit.h"
 #include "client/remote_session.h"
 #include "client/resilient_session.h"
 #include "engine/generator.h"
@@ -27,21 +29,26 @@ namespace {
 
 using testing::NodeProcess;
 
+// A small trained model that every clone has (models/stories260K.gguf): honest
+// kernel and batch differences on trained weights are what the tolerance is
+// calibrated on (random weights spread them more, bench/RESULTS.md "Verification").
 std::string verify_model() {
-    static const std::string path = [] {
-        testing::RandomModelSpec spec;
-        spec.n_layer = 4;
-        spec.weight_type = tensor::DType::q8_0;
-        spec.ctx_len = 4096;
-        spec.seed = 19;
-        return testing::write_random_model(spec, testing::temp_path("verify-q8.gguf"));
-    }();
-    return path;
+    if (const char* m = std::getenv("LLM_NODE_VERIFY_MODEL"); m && *m) return m;  // calibration runs
+    return std::string(LLM_NODE_SOURCE_DIR) + "/models/stories260K.gguf";
 }
+
+int n_layer() {
+    static const int n = engine::Model::load(verify_model())->config().n_layer;
+    return n;
+}
+// The two spans of the tests' routes: the first half of the layers and the rest.
+std::string head_span() { return "0:" + std::to_string(n_layer() / 2); }
+std::string tail_span() { return std::to_string(n_layer() / 2) + ":" + std::to_string(n_layer()); }
 
 // A node started with some environment variables set (the fault hook, the kernel choice).
 std::unique_ptr<NodeProcess> node_with(const std::string& layers, const std::vector<std::pair<std::string, std::string>>& env) {
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    for (const auto& [k, v] : env)
+        if (k != "LLM_NODE_ISA" || !std::getenv("LLM_NODE_VERIFY_ONE_ISA")) ::setenv(k.c_str(), v.c_str(), 1);  // calibration: one kernel
     auto n = std::make_unique<NodeProcess>(verify_model(), layers);
     for (const auto& [k, v] : env) ::unsetenv(k.c_str());
     return n;
@@ -110,6 +117,7 @@ Generated generate_ids(engine::Session& s, const model::Tokenizer& tok, const st
 class Verify : public ::testing::Test {
 protected:
     void SetUp() override {
+        ::setenv("LLM_NODE_REPORTS", testing::temp_path("verify-reports.jsonl").c_str(), 1);  // not the user's cache
         model_ = engine::Model::load(verify_model());
         tok_ = model::Tokenizer::create(model::Vocab::from_gguf(model_->file()));
         prompt_ = tok_->encode("the swarm checks its nodes", true, false);
@@ -181,19 +189,20 @@ TEST(FaultHook, ParsesWhatTheTestsUseAndRefusesTheRest) {
     h->add_noise(row.data(), 1, 64);
     EXPECT_NEAR(relative_l2(row.data(), before.data(), 64), 0.01, 1e-4);
     EXPECT_EQ(FaultHook::parse("identity")->mode(), FaultHook::Mode::identity);
-    EXPECT_TRUE(FaultHook::parse("skip")->strike());
-    for (const char* bad : {"noise", "noise=-1", "every=0", "bogus", "every=5", "noise=0.1,every=1.5"})
+    EXPECT_TRUE(FaultHook::parse("stale")->strike());
+    for (const char* bad : {"noise", "noise=-1", "every=0", "bogus", "skip", "every=5", "noise=0.1,every=1.5"})
         EXPECT_THROW(FaultHook::parse(bad), std::invalid_argument) << bad;
 }
 
 // Honest nodes, each on another kernel (scalar / AVX2 / AVX-512 where the CPU
 // has it), f16 and f32 on the wire, each hop checked by a replica on another kernel.
 TEST_F(Verify, HonestNodesOnDifferentKernelsAndWiresAreNeverFlagged) {
-    auto a1 = node_with("0:2", {{"LLM_NODE_ISA", "scalar"}});
-    auto a2 = node_with("0:2", {{"LLM_NODE_ISA", "avx2"}});
-    auto b1 = node_with("2:4", {{"LLM_NODE_ISA", "avx512"}});  // falls back to the best there is
-    auto b2 = node_with("2:4", {{"LLM_NODE_ISA", "scalar"}});
-    const int positions = runs_or(0) > 0 ? 2600 : 1300;  // per session; 4 sessions
+    auto a1 = node_with(head_span(), {{"LLM_NODE_ISA", "scalar"}});
+    auto a2 = node_with(head_span(), {{"LLM_NODE_ISA", "avx2"}});
+    auto b1 = node_with(tail_span(), {{"LLM_NODE_ISA", "avx512"}});  // falls back to the best there is
+    auto b2 = node_with(tail_span(), {{"LLM_NODE_ISA", "scalar"}});
+    int positions = runs_or(0) > 0 ? 2600 : 1300;  // per session; 4 sessions
+    if (const char* p = std::getenv("LLM_NODE_VERIFY_POSITIONS")) positions = std::atoi(p);
     uint64_t audited = 0;
     for (bool f32 : {false, true})
         for (bool swap : {false, true}) {
@@ -204,6 +213,9 @@ TEST_F(Verify, HonestNodesOnDifferentKernelsAndWiresAreNeverFlagged) {
             std::vector<std::string> route = {a1->address(), b1->address()}, replicas = {a2->address(), b2->address()};
             if (swap) std::swap(route, replicas);
             rc.auditors = replicas;
+            if (const char* t = std::getenv("LLM_NODE_VERIFY_TOLERANCE")) rc.verify_tolerance = std::atof(t);  // calibration runs
+            if (std::getenv("LLM_NODE_VERIFY_RATE")) rc.verify_rate = std::atof(std::getenv("LLM_NODE_VERIFY_RATE"));
+            const auto t0 = std::chrono::steady_clock::now();
             RemoteSession s(model_, route, rc, pool_);
             std::vector<float> logits;
             s.eval(prompt_, logits);
@@ -212,14 +224,17 @@ TEST_F(Verify, HonestNodesOnDifferentKernelsAndWiresAreNeverFlagged) {
             EXPECT_EQ(s.verified(), s.n_past());
             EXPECT_EQ(s.positions_audited(), 2u * uint64_t(s.n_past()));
             audited += s.positions_audited() / 2;
+            std::printf("verify: wire %s, %s route: %llu positions, largest honest error %.6f, mean %.6f, %.2f s\n", f32 ? "f32" : "f16",
+                        swap ? "swapped" : "first", (unsigned long long)s.n_past(), s.audit_max_error(), s.audit_mean_error(),
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         }
     std::printf("verify: %llu honest positions audited on both hops, no alarm\n", (unsigned long long)audited);
     EXPECT_GE(audited, 4u * 1300u);
 }
 
 TEST_F(Verify, ANodeAddingOnePercentNoiseToEveryStepIsCaughtAndTheOutputStaysExact) {
-    auto a = node_with("0:2", {}), a2 = node_with("0:2", {});
-    auto cheat = node_with("2:4", {{"LLM_NODE_FAULT", "noise=0.01"}}), b = node_with("2:4", {});
+    auto a = node_with(head_span(), {}), a2 = node_with(head_span(), {});
+    auto cheat = node_with(tail_span(), {{"LLM_NODE_FAULT", "noise=0.01"}}), b = node_with(tail_span(), {});
     const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
     const int runs = runs_or(20);
     const std::vector<int> caught = cheat_runs(*a, *cheat, all, runs, 40, 4);
@@ -235,8 +250,8 @@ TEST_F(Verify, ANodeAddingOnePercentNoiseToEveryStepIsCaughtAndTheOutputStaysExa
 }
 
 TEST_F(Verify, ANodeCorruptingOneStepInAHundredIsCaughtWithinTwoThousandTokens) {
-    auto a = node_with("0:2", {}), a2 = node_with("0:2", {});
-    auto cheat = node_with("2:4", {{"LLM_NODE_FAULT", "noise=0.01,every=100"}}), b = node_with("2:4", {});
+    auto a = node_with(head_span(), {}), a2 = node_with(head_span(), {});
+    auto cheat = node_with(tail_span(), {{"LLM_NODE_FAULT", "noise=0.01,every=100"}}), b = node_with(tail_span(), {});
     const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
     const int runs = runs_or(4);
     const std::vector<int> caught = cheat_runs(*a, *cheat, all, runs, 2000, 8);
@@ -246,10 +261,10 @@ TEST_F(Verify, ANodeCorruptingOneStepInAHundredIsCaughtWithinTwoThousandTokens) 
     EXPECT_GE(within, runs * 95 / 100);
 }
 
-TEST_F(Verify, NodesSkippingTheirLayersOrRunningAnotherSpanAreCaught) {
-    for (const char* fault : {"identity", "skip"}) {
-        auto a = node_with("0:2", {}), a2 = node_with("0:2", {});
-        auto cheat = node_with("2:4", {{"LLM_NODE_FAULT", fault}}), b = node_with("2:4", {});
+TEST_F(Verify, NodesSkippingTheirLayersOrReplayingOldAnswersAreCaught) {
+    for (const char* fault : {"identity", "stale"}) {
+        auto a = node_with(head_span(), {}), a2 = node_with(head_span(), {});
+        auto cheat = node_with(tail_span(), {{"LLM_NODE_FAULT", fault}}), b = node_with(tail_span(), {});
         const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
         const std::vector<int> caught = cheat_runs(*a, *cheat, all, 2, 40, 4);
         for (int c : caught) EXPECT_GT(c, 0) << fault;
