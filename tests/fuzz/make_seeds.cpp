@@ -46,6 +46,15 @@ std::vector<std::pair<std::string, net::Message>> every_message() {
     auth.signature.fill(0x55);
     net::OpenSession open{42, k, 0, 4, 128, "10.0.0.2:7000", 43, uint8_t(net::WireDType::f16), k};
     net::Step step{42, 0, 2, uint8_t(net::WireDType::f16), hidden};
+    net::Step committed = step;
+    committed.commit.fill(0x6b);
+    net::Receipt receipt;
+    receipt.session_id = 42;
+    receipt.n_tokens = 2;
+    receipt.in_digest = k;
+    receipt.out_digest = k;
+    receipt.signature.fill(0x44);
+    receipt.hidden = hidden;
     net::Result result{42, 2, 1, uint8_t(net::WireDType::f32), hidden};
     net::Error error{42, uint16_t(net::Errc::bad_message), "bad_message: frame #3 truncated"};
     net::NodeInfo info{k, 22, 0, 11, 4, "0.1.0", 12345, k};
@@ -58,7 +67,10 @@ std::vector<std::pair<std::string, net::Message>> every_message() {
             {"dial_back_result", net::DialBackResult{1, "100.64.11.2:40000", ""}}, {"relay_register", net::RelayRegister{}},
             {"relay_registered", net::RelayRegistered{1, "100.64.11.2:40001", "", 16, 1u << 24}},
             {"relay_dial", net::RelayDial{k, 1500}}, {"relay_incoming", net::RelayIncoming{9}}, {"relay_accept", net::RelayAccept{9}},
-            {"relay_ready", net::RelayReady{"100.64.12.2:40002", 3, 1500}}};
+            {"relay_ready", net::RelayReady{"100.64.12.2:40002", 3, 1500}},
+            {"probe_request", net::ProbeRequest{5, "10.0.0.2:7000,10.0.0.3:7000"}},
+            {"probe_answer", net::ProbeAnswer{5, "10.0.0.2:7000", k, 900, hidden}},
+            {"step_committed", committed}, {"receipt", receipt}};
 }
 
 void wire_and_link_seeds() {

@@ -40,12 +40,14 @@ std::vector<Message> samples() {
     open.next_hop = "10.0.0.7:7001";
     open.next_session_id = 99;
     open.wire_dtype = uint8_t(WireDType::f32);
+    open.audit = 1;
     Step step;
     step.session_id = 5;
     step.pos = 17;
     step.n_tokens = 3;
     step.dtype = uint8_t(WireDType::f16);
     step.hidden = bytes(3 * 64 * 2, 4);
+    for (size_t i = 0; i < step.commit.size(); ++i) step.commit[i] = uint8_t(i + 1);
     Result result;
     result.session_id = 6;
     result.pos = 20;
@@ -99,9 +101,18 @@ std::vector<Message> samples() {
     RelayRegistered registered{1, "100.64.11.2:40001", "", 16, 1u << 24};
     RelayDial relay_dial{key(16), 1500};
     RelayReady relay_ready{"100.64.12.2:40002", 12, 1500};
+    Receipt receipt;
+    receipt.session_id = 36;
+    receipt.pos = 40;
+    receipt.n_tokens = 2;
+    receipt.in_digest = key(20);
+    receipt.out_digest = key(21);
+    for (size_t i = 0; i < receipt.signature.size(); ++i) receipt.signature[i] = uint8_t(i * 5);
+    for (size_t i = 0; i < receipt.prev_commit.size(); ++i) receipt.prev_commit[i] = uint8_t(i * 7);
+    receipt.hidden = bytes(2 * 64 * 2, 8);
     return {hello, auth, open, step, result, close, error, ping, pong, opened, info, extend, cell, join, ready, layer,
             dial_back, dial_result, RelayRegister{}, registered, relay_dial, RelayIncoming{77}, RelayAccept{77}, relay_ready,
-            ProbeRequest{5, "1.2.3.4:5,6.7.8.9:10"}, ProbeAnswer{5, "1.2.3.4:5", key(19), 1234, bytes(40, 3)}};
+            ProbeRequest{5, "1.2.3.4:5,6.7.8.9:10"}, ProbeAnswer{5, "1.2.3.4:5", key(19), 1234, bytes(40, 3)}, receipt};
 }
 
 Errc decode_error(const std::vector<uint8_t>& b, const DecodeLimits& limits = {}) {
@@ -179,7 +190,7 @@ TEST(Messages, TrailingBytesAreABadMessage) {
 }
 
 TEST(Messages, UnknownTypesAreABadMessage) {
-    for (uint8_t t : {0, 27, 200, 255}) EXPECT_EQ(decode_error({t, 0, 0, 0, 0, 0, 0, 0, 0}), Errc::bad_message) << int(t);
+    for (uint8_t t : {0, 28, 200, 255}) EXPECT_EQ(decode_error({t, 0, 0, 0, 0, 0, 0, 0, 0}), Errc::bad_message) << int(t);
 }
 
 TEST(Messages, StringAboveTheLimitIsRefused) {
@@ -240,7 +251,7 @@ TEST(Messages, ErrorsNameTheMessageAndTheLimit) {
 
 TEST(Messages, ToStringIsOneLineWithByteVectorsAsSizes) {
     const std::string s = to_string(samples()[3]);
-    EXPECT_EQ(s, "step{5, 17, 3, 1, <384 bytes>}");
+    EXPECT_EQ(s, "step{5, 17, 3, 1, <384 bytes>, 01020304..}");
     Error err;
     err.text = "bad\nline";
     EXPECT_EQ(to_string(err).find('\n'), std::string::npos);
