@@ -237,13 +237,16 @@ void Node::Impl::on_step(const std::shared_ptr<net::Link>& link, net::Step& st) 
     ++stats.steps;
     if (!s.in_steps.empty() && s.in_steps.back().fault && fault->mode() == FaultHook::Mode::identity)
         return on_done(ComputeDone{s.id, job.pos, job.n_tokens, std::move(job.hidden), "", job.t_arrived, 0, 0});
+    // A step of this session still in the compute thread or its finished output not yet
+    // sent (on_done is posted to this thread): running this one inline would overtake it.
+    const bool session_idle = s.in_compute_bytes == 0;
     s.in_compute_bytes += job.hidden.size() * sizeof(float);  // until on_done
     s.step_link = link.get();
     // A lone session's decode step runs right here (nothing to batch it with, and two
     // thread hand-offs fewer per hop); while other sessions step, it joins the batches.
     // Prompt chunks always go to the compute thread: the io thread must not stop
     // answering pings, probes and opens for the seconds a long prompt takes.
-    if (job.n_tokens <= kInlineMaxTokens && !others_stepping(s))
+    if (job.n_tokens <= kInlineMaxTokens && session_idle && !others_stepping(s))
         if (std::optional<ComputeDone> done = compute->try_run_inline(job)) return on_done(std::move(*done));
     compute->push(std::move(job));
 }
