@@ -3,6 +3,8 @@
 # (200 runs each, 10,400 honest positions on both hops), then the cost of audits on a
 # pipeline: node CPU time and client tokens/s with --verify 0 and the default, same nodes.
 # usage: bench/verify_bench.sh [MODEL.gguf for the overhead part] (default models/stories260K.gguf)
+# env: RUNS (test runs), SKIP_TESTS=1, RATES ("0 0.2"), ROUNDS (3), N_GEN (200), ODD_ISA=avx2|scalar
+# (the second node of each span, one of them the replica, runs that kernel set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${LLM_NODE:-build/src/cli/llm-node}
@@ -18,6 +20,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 addrs=()
 for span in "0:$half" "0:$half" "$half:$n_layer" "$half:$n_layer"; do
   i=${#addrs[@]}
+  if [ $((i % 2)) = 1 ] && [ -n "${ODD_ISA:-}" ]; then export LLM_NODE_ISA=$ODD_ISA; else unset LLM_NODE_ISA; fi
   "$BIN" serve -m "$MODEL" --layers "$span" --listen 127.0.0.1:0 -t 1 --key "$dir/k$i" >"$dir/out$i" 2>"$dir/err$i" &
   echo $! >"$dir/pid$i"
   for _ in $(seq 100); do grep -q listening "$dir/out$i" 2>/dev/null && break; sleep 0.1; done
@@ -32,6 +35,7 @@ for round in $(seq ${ROUNDS:-3}); do
     c0=$(cpu); t0=$(date +%s.%N)
     "$BIN" generate -m "$MODEL" --nodes "$nodes" --verify $rate -n "$N_GEN" --temp 0 --ignore-eos -p "Once upon a time" >/dev/null 2>"$dir/gen.log"
     t1=$(date +%s.%N); c1=$(cpu)
-    echo "round $round verify $rate: $(python3 -c "print(f'{$N_GEN/($t1-$t0):.1f} tok/s (wall, incl. start), node cpu {($c1-$c0)/100:.2f} s')")"
+    alarms=$(grep -c caught "$dir/gen.log" || true)
+    echo "round $round verify $rate: $(python3 -c "print(f'{$N_GEN/($t1-$t0):.1f} tok/s (wall, incl. start), node cpu {($c1-$c0)/100:.2f} s')"), $alarms alarms"
   done
 done

@@ -82,15 +82,15 @@ public:
     // A hop's RECEIPT; a fault when it is malformed or not signed by the hop.
     std::optional<AuditFault> on_receipt(size_t hop, net::Receipt r);
 
-    // The next batch for hop's replica: the steps from where the last batch
-    // ended up to `n_past` (at most `max_tokens`, whole steps), once their
-    // inputs and the hop's receipts are all here. A broken digest chain (a hop
+    // The next request for hop's replica: the hop's next step not yet sent
+    // (before `n_past`, with the hop's shape), once its input and the hop's
+    // receipt are here; the caller loops until none is left. A broken digest chain (a hop
     // that sent the next hop other bytes than it receipted) is a fault.
     struct Next {
         std::optional<AuditRequest> request;
         std::optional<AuditFault> fault;
     };
-    Next next_request(size_t hop, uint32_t n_past, uint32_t max_tokens);
+    Next next_request(size_t hop, uint32_t n_past);
     // The replica's outputs for a request (its RESULT bytes and its RECEIPT):
     // a fault at the first position beyond the tolerance.
     std::optional<AuditFault> on_replica_result(size_t hop, uint32_t pos, uint32_t n_tokens, uint8_t dtype, const std::vector<uint8_t>& bytes,

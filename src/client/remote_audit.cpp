@@ -148,7 +148,7 @@ void RemoteSession::Impl::audit_after_step(bool force) {
         Replica& r = replicas[j];
         if (r.dead || !book->audited(j)) continue;
         for (;;) {
-            AuditBook::Next next = book->next_request(j, uint32_t(n_past), uint32_t(cfg.n_batch));
+            AuditBook::Next next = book->next_request(j, uint32_t(n_past));
             if (next.fault) {
                 fault = std::move(next.fault);
                 return;

@@ -72,21 +72,26 @@ TEST(AuditBook, HonestHopsAreConfirmedWithinTheTolerance) {
     auto s1 = c.step(3, 1);
     EXPECT_EQ(c.book.verified(), 0u);
     for (size_t hop : {size_t(0), size_t(1)}) {
-        AuditBook::Next next = c.book.next_request(hop, 4, 512);
-        ASSERT_FALSE(next.fault);
-        ASSERT_TRUE(next.request);
-        EXPECT_EQ(next.request->pos, 0u);
-        EXPECT_EQ(next.request->n_tokens, 4u);  // both steps in one batch
-        EXPECT_FALSE(c.book.next_request(hop, 4, 512).request);  // nothing new to send
+        // One request per hop step, with the hop's shape (3 tokens, then 1).
+        for (auto [pos, n] : {std::pair<uint32_t, uint32_t>{0, 3}, {3, 1}}) {
+            AuditBook::Next next = c.book.next_request(hop, 4);
+            ASSERT_FALSE(next.fault);
+            ASSERT_TRUE(next.request);
+            EXPECT_EQ(next.request->pos, pos);
+            EXPECT_EQ(next.request->n_tokens, n);
+        }
+        EXPECT_FALSE(c.book.next_request(hop, 4).request);  // nothing new to send
     }
     // The replicas' outputs differ a little (another kernel): still confirmed.
-    std::vector<float> r0 = s0[1], r1 = s0[2];
-    r0.insert(r0.end(), s1[1].begin(), s1[1].end());
-    r1.insert(r1.end(), s1[2].begin(), s1[2].end());
+    std::vector<float> r1 = s0[2], r1b = s1[2];
     for (float& v : r1) v *= 1.0005f;
-    EXPECT_FALSE(c.book.on_replica_result(0, 0, 4, kF32, bytes_of(r0), std::nullopt));
+    for (float& v : r1b) v *= 1.0005f;
+    EXPECT_FALSE(c.book.on_replica_result(0, 0, 3, kF32, bytes_of(s0[1]), std::nullopt));
+    EXPECT_FALSE(c.book.on_replica_result(0, 3, 1, kF32, bytes_of(s1[1]), std::nullopt));
     EXPECT_EQ(c.book.verified(), 0u);  // hop 1 not confirmed yet
-    EXPECT_FALSE(c.book.on_replica_result(1, 0, 4, kF32, bytes_of(r1), std::nullopt));
+    EXPECT_FALSE(c.book.on_replica_result(1, 0, 3, kF32, bytes_of(r1), std::nullopt));
+    EXPECT_EQ(c.book.verified(), 3u);
+    EXPECT_FALSE(c.book.on_replica_result(1, 3, 1, kF32, bytes_of(r1b), std::nullopt));
     EXPECT_EQ(c.book.verified(), 4u);
     EXPECT_EQ(c.book.positions_checked(), 8u);
     EXPECT_TRUE(c.book.idle(4));
@@ -95,7 +100,7 @@ TEST(AuditBook, HonestHopsAreConfirmedWithinTheTolerance) {
 TEST(AuditBook, AWrongRowIsPinnedOnItsHopAndPosition) {
     Chain c;
     auto s = c.step(0, 4);
-    auto q = c.book.next_request(1, 4, 512);
+    auto q = c.book.next_request(1, 4);
     ASSERT_TRUE(q.request);
     std::vector<float> replica = s[2];
     replica[2 * kEmbd + 3] += 0.5f;  // row 2 differs by ~2-3%
@@ -117,7 +122,7 @@ TEST(AuditBook, AHopThatSendsTheNextHopOtherBytesThanItReceiptedIsBlamed) {
     ASSERT_FALSE(c.book.on_receipt(0, c.receipt(c.hop0, c.sid0, 0, 1, bytes_of(x), bytes_of(y0))));
     // Hop 0 signed the forged bytes for hop 1, which receipts what it got.
     ASSERT_FALSE(c.book.on_receipt(1, c.receipt(c.hop1, c.sid1, 0, 1, bytes_of(forged), bytes_of(y1), c.commit(c.hop0, c.sid1, 0, 1, bytes_of(forged)))));
-    auto next = c.book.next_request(1, 1, 512);
+    auto next = c.book.next_request(1, 1);
     ASSERT_TRUE(next.fault);
     EXPECT_EQ(next.fault->hop, 0u);
 }
@@ -128,7 +133,7 @@ TEST(AuditBook, AHopThatNamesAnInputNobodyCommittedToIsBlamed) {
     c.book.on_sent(0, 1, kF32, bytes_of(x));
     ASSERT_FALSE(c.book.on_receipt(0, c.receipt(c.hop0, c.sid0, 0, 1, bytes_of(x), bytes_of(y0))));
     ASSERT_FALSE(c.book.on_receipt(1, c.receipt(c.hop1, c.sid1, 0, 1, bytes_of(other), bytes_of(y1), c.commit(c.hop0, c.sid1, 0, 1, bytes_of(y0)))));
-    auto next = c.book.next_request(1, 1, 512);
+    auto next = c.book.next_request(1, 1);
     ASSERT_TRUE(next.fault);
     EXPECT_EQ(next.fault->hop, 1u);
 }
@@ -149,8 +154,8 @@ TEST(AuditBook, ReceiptsNotSignedByTheHopOrForNoStepAreFaults) {
 TEST(AuditBook, AReplicaThatAnswersOutOfTurnIsDroppedAndNotWaitedFor) {
     Chain c;
     auto s = c.step(0, 2);
-    ASSERT_TRUE(c.book.next_request(0, 2, 512).request);
-    ASSERT_TRUE(c.book.next_request(1, 2, 512).request);
+    ASSERT_TRUE(c.book.next_request(0, 2).request);
+    ASSERT_TRUE(c.book.next_request(1, 2).request);
     EXPECT_FALSE(c.book.on_replica_result(0, 1, 1, kF32, bytes_of(rows(1, 0)), std::nullopt));
     EXPECT_FALSE(c.book.audited(0));
     EXPECT_FALSE(c.book.on_replica_result(1, 0, 2, kF32, bytes_of(s[2]), std::nullopt));
@@ -170,7 +175,7 @@ TEST(AuditMath, RelativeErrorAndSketches) {
 TEST(AuditReport, SignedReportsVerifyAndForgedOnesDoNot) {
     Chain c;
     auto s = c.step(0, 1);
-    ASSERT_TRUE(c.book.next_request(1, 1, 512).request);
+    ASSERT_TRUE(c.book.next_request(1, 1).request);
     std::vector<float> replica = s[2];
     for (float& v : replica) v *= 1.05f;
     auto f = c.book.on_replica_result(1, 0, 1, kF32, bytes_of(replica), std::nullopt);
