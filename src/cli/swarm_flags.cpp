@@ -51,7 +51,7 @@ std::vector<Flag> session_flags(bool swarm_by_default) {
                            {{"--punch-ms"}, true, "links to nodes behind a relay first try a direct connection this long (default 1500; 0: never)"},
                            {{"--verify"}, true, "audit the nodes: after this share of steps, replicas re-run what the hops got since the last audit "
                                                "and a hop that differs is banned (0..1; default 0.2 with --nodes or the swarm without relays; 0: off)"},
-                           {{"--verify-tolerance"}, true, "relative L2 error above which an audited position is wrong (default 0.004)"}};
+                           {{"--verify-tolerance"}, true, "relative L2 error above which an audited position is wrong (default 0.006; also lets quantized hops be checked on other kernels)"}};
     if (swarm_by_default)
         f.push_back({{"--local"}, false, "run every layer in this process instead of on the swarm"});
     else

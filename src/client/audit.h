@@ -6,12 +6,11 @@
 // and sends the client a RECEIPT with its output (net/audit.h). The client
 // keeps those outputs; after a step, with probability verify_rate (a choice
 // made after the hops answered, and never told to them), it sends each
-// replica the inputs its hop received since the last audit, as one batch on a
-// session of its own, and compares the replica's outputs with the hop's,
-// position by position, within a tolerance that honest kernel and wire
-// differences stay far below. Every position is re-run (a replica's KV cache
-// needs them all), batched, off the critical path; what the rate trades is how
-// soon a wrong position is found and how large (so cheap per token) the batches are.
+// replica the inputs its hop received since the last audit, one request per
+// hop step with the hop's shape, on a session that runs the hop's kernel set,
+// and compares the replica's outputs with the hop's, position by position.
+// Every position is re-run (a replica's KV cache needs them all), off the
+// critical path; what the rate trades is how soon a wrong position is found.
 //
 // AuditBook is the bookkeeping, with no I/O: the receipts, which positions
 // each replica was sent and has confirmed, the digest chain between hops, and
@@ -28,14 +27,15 @@
 
 namespace llmn::client {
 
-// Relative L2 error above which a position counts as wrong. Honest replicas
-// differ by kernel (AVX-512 / AVX2 / scalar), batch shape and f16 rounding;
-// bench/RESULTS.md "Verification" has the measured spread.
-// Per position, for float weights (F32/F16/BF16), and for quantized ones
-// (whose activations are quantized too, so one rounding that flips between a
-// batched and a one-token pass spreads: honest spikes reach ~0.8%).
+// Relative L2 error above which a position counts as wrong. A replica runs
+// the hop's steps with the hop's kernels (OPEN_SESSION.isa) and shape, so an
+// honest replica of the same build gives the same bits (error 0). The
+// tolerance is for what cannot be matched: float weights checked on other
+// kernels (honest spread up to 0.004, bench/RESULTS.md "Verification") and
+// nodes built by other compilers. Quantized weights are never checked across
+// kernel sets unless the user sets a tolerance: one rounding of the 8-bit
+// activations that flips between kernels grows to percents over a span.
 inline constexpr double kDefaultVerifyTolerance = 0.006;
-inline constexpr double kQuantizedVerifyTolerance = 0.02;
 // A position above kSuspectError is held (not confirmed) until the mean error
 // over it and the kWindowRows - 1 positions after it is known: above
 // kSuspectError too, it is wrong. Honest spikes are rare and alone; a hop that

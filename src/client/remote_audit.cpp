@@ -7,16 +7,28 @@
 #include "client/remote_session_impl.h"
 #include "model/model_summary.h"
 #include "net/audit.h"
+#include "tensor/kernels.h"
 
 namespace llmn::client {
 
 namespace {
 
-// The default per-position tolerance for this model's weights (client/audit.h).
-double default_tolerance(const engine::Model& model) {
+bool float_weights(const engine::Model& model) {
     const std::string q = model::summarize_model(model.file()).quantization;
-    const bool floats = q == "F32" || q == "F16" || q == "BF16";
-    return floats ? kDefaultVerifyTolerance : kQuantizedVerifyTolerance;
+    return q == "F32" || q == "F16" || q == "BF16";
+}
+
+// OPEN_SESSION.isa for a replica of hop `hop`: the hop's kernels where the
+// replica can run them (then honest outputs agree to the bit), else its own.
+// Other kernels than the hop's are used only where `cross_ok`: on quantized
+// weights one rounding of the 8-bit activations that flips between kernel sets
+// grows over the layers past any tolerance that still catches 1% noise.
+uint8_t replica_kernels(const HopInfo& hop, const net::NodeInfo& replica, bool cross_ok) {
+    if (hop.isa == 0 || hop.isa == replica.isa) return 0;
+    if (hop.isa <= 3 && (replica.isa_set >> (hop.isa - 1)) & 1) return uint8_t(hop.isa);
+    if (cross_ok) return 0;
+    throw std::runtime_error("it cannot run the hop's " + std::string(tensor::isa_name(tensor::Isa(hop.isa - 1))) +
+                             " kernels (quantized weights: other kernels differ by more than the tolerance)");
 }
 
 }  // namespace
@@ -32,6 +44,7 @@ void RemoteSession::Impl::open_audits(const net::Key32& mid) {
         ids.push_back(h.link->peer_identity());
         sids.push_back(h.session_id);
     }
+    const bool floats = float_weights(*model);
     const bool was_broken = broken;  // a replica that fails is dropped, the route stays good
     for (size_t j = 0; j < n && j < cfg.auditors.size(); ++j) {
         const std::string& addr = cfg.auditors[j];
@@ -50,6 +63,7 @@ void RemoteSession::Impl::open_audits(const net::Key32& mid) {
             const HopInfo& hi = hops[j].info;
             if (int(ni->span_start) > hi.span_start || int(ni->span_end) < hi.span_end)
                 throw std::runtime_error("it does not serve layers " + std::to_string(hi.span_start) + ":" + std::to_string(hi.span_end));
+            const uint8_t isa = replica_kernels(hi, *ni, floats || cfg.verify_tolerance > 0);
             do r.session_id = audit_rng(); while (r.session_id == 0);
             auto link = r.link;
             asio::co_spawn(io, [this, j, link]() -> asio::awaitable<void> {
@@ -70,6 +84,7 @@ void RemoteSession::Impl::open_audits(const net::Key32& mid) {
             o.max_tokens = uint32_t(cfg.n_ctx);
             o.wire_dtype = uint8_t(cfg.wire_f32 ? net::WireDType::f32 : net::WireDType::f16);
             o.audit = 1;  // its receipts go into reports
+            o.isa = isa;
             run_sync<bool>([](std::shared_ptr<net::Link> l, net::Message msg) -> asio::awaitable<bool> {
                 co_await l->write(msg);
                 co_return true;
@@ -87,7 +102,7 @@ void RemoteSession::Impl::open_audits(const net::Key32& mid) {
     bool any = false;
     for (bool a : audited) any = any || a;
     if (!any) return;
-    tolerance = cfg.verify_tolerance > 0 ? cfg.verify_tolerance : default_tolerance(*model);
+    tolerance = cfg.verify_tolerance > 0 ? cfg.verify_tolerance : kDefaultVerifyTolerance;
     const double tol = tolerance;
     book = std::make_unique<AuditBook>(mid, ids, sids, audited, int(model->config().n_embd), tol, audit_rng());
 }

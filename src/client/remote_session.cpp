@@ -60,6 +60,7 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
         hop.info.node_id = m.hops[i].link ? net::to_hex(hop.link->peer_identity().data(), 32) : "";
         hop.info.span_start = int(ni->span_start);
         hop.info.span_end = int(ni->span_end);
+        hop.info.isa = ni->isa;
         if (ni->model_id != model_id)
             throw RemoteError(m.name(i) + " serves another model (id " + net::to_hex(ni->model_id.data(), 8) + "..., ours " +
                               net::to_hex(model_id.data(), 8) + "...)", addr);

@@ -86,6 +86,7 @@ struct HopInfo {
     std::string address;
     std::string node_id;  // hex
     int span_start = 0, span_end = 0;
+    int isa = 0;  // NODE_INFO.isa: 1 + tensor::Isa its steps run on (0: not said)
 };
 
 class RemoteSession : public engine::Session {

@@ -36,6 +36,8 @@ std::vector<Candidate> candidates_of(const net::ProbeReport& report, size_t aske
         c.span_end = int(p.info.span_end);
         c.free_sessions = int(p.info.free_sessions);
         c.rtt_seconds = p.rtt_seconds;
+        c.isa = p.info.isa;
+        c.isa_set = p.info.isa_set;
         const int layers = c.span_end - c.span_start;
         // A claim, which the planner caps (route_planner.h): it never counts as faster than the median claim.
         if (p.info.milli_tokens_per_s > 0 && layers > 0) c.seconds_per_layer = 1000.0 / p.info.milli_tokens_per_s / layers;
@@ -301,7 +303,8 @@ uint64_t ResilientSession::positions_audited() const {
 
 // A replica for each hop of route_: another node (another identity; on the
 // open swarm another network too) that serves at least the hop's layers,
-// drawn at random, off the route where possible. "" where there is none.
+// drawn at random, off the route where possible, among those that can run the
+// hop's kernels where there are any (client/remote_audit.cpp). "" where there is none.
 std::vector<std::string> ResilientSession::pick_auditors(const std::vector<Candidate>& candidates) {
     std::vector<std::string> out;
     std::map<std::string, const Candidate*> by_address;
@@ -313,15 +316,17 @@ std::vector<std::string> ResilientSession::pick_auditors(const std::vector<Candi
         auto it = by_address.find(hop);
         const Candidate* h = it == by_address.end() ? nullptr : it->second;
         const int end = h ? h->span_end : start;
-        std::vector<std::string> off, on;
+        std::vector<std::string> off, on, off_other, on_other;
         for (const Candidate& c : candidates) {
             if (!h || c.address == hop || banned_.count(c.address) || c.span_start > start || c.span_end < end) continue;
             if (c.identity != net::Key32{} && c.identity == h->identity) continue;
             const std::string net_c = network_of(c.address), net_h = network_of(hop);
             if (!cfg_.trusted_nodes && !net_c.empty() && net_c == net_h) continue;
-            (on_route.count(c.address) ? on : off).push_back(c.address);
+            const bool kernels = h->isa == 0 || c.isa == h->isa || (h->isa <= 3 && (c.isa_set >> (h->isa - 1)) & 1);
+            if (kernels) (on_route.count(c.address) ? on : off).push_back(c.address);
+            else (on_route.count(c.address) ? on_other : off_other).push_back(c.address);
         }
-        std::vector<std::string>& pool = off.empty() ? on : off;
+        std::vector<std::string>& pool = !off.empty() ? off : !on.empty() ? on : !off_other.empty() ? off_other : on_other;
         out.push_back(pool.empty() ? "" : pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)]);
         start = end;
     }

@@ -28,6 +28,7 @@ struct Candidate {
     int free_sessions = 1;             // free session slots it reports
     net::Key32 identity{};             // its long-term public key (all zero: unknown)
     double measured_seconds_per_layer = 0;  // what this client observed from its own steps (0: not measured)
+    uint8_t isa = 0, isa_set = 0;      // NODE_INFO: the kernel set it runs on, and those it can run on request
 
     bool relay_only() const { return span_end <= span_start; }
 };

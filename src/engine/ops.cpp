@@ -14,6 +14,10 @@ namespace llmn::engine {
 // Batches up to this size take the one-token kernel per token (see matmul).
 constexpr int64_t kSmallBatchTokens = 6;
 
+bool pass_keeps_bits(int64_t job_tokens, int64_t pass_tokens) {
+    return job_tokens == pass_tokens || (job_tokens <= kSmallBatchTokens && pass_tokens <= kSmallBatchTokens);
+}
+
 void matmul(const model::TensorInfo& w, const float* x, int64_t n_tokens, float* y, tensor::ThreadPool& pool) {
     const int64_t K = w.ne[0];
     const int64_t N = w.n_rows();

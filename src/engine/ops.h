@@ -21,6 +21,12 @@ namespace llmn::engine {
 // quantized weights), so the dot products run in the kernels' integer paths.
 void matmul(const model::TensorInfo& w, const float* x, int64_t n_tokens, float* y, tensor::ThreadPool& pool);
 
+// True when a step of `job_tokens` tokens, run in one forward pass of
+// `pass_tokens` tokens (other sessions' steps beside it), gets the bits it gets
+// alone with the same kernels: equal sizes, or a pass small enough that every
+// token takes the one-token path. An audited step must (a replica re-runs it alone).
+bool pass_keeps_bits(int64_t job_tokens, int64_t pass_tokens);
+
 // y = x / sqrt(mean(x^2) + eps) * weight, row by row over n rows of `dim`.
 // `weight` may be null (plain normalisation).
 void rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);

@@ -6,8 +6,9 @@
 
 namespace llmn::net {
 
-inline constexpr uint16_t kProtocolVersion = 4;  // 2: pinned next hops, fixed-size onions; 3: NODE_INFO names the weights torrent;
-                                                 // 4: audited sessions (STEP commitments, RECEIPT)
+inline constexpr uint16_t kProtocolVersion = 5;  // 2: pinned next hops, fixed-size onions; 3: NODE_INFO names the weights torrent;
+                                                 // 4: audited sessions (STEP commitments, RECEIPT); 5: kernel sets
+                                                 // (NODE_INFO.isa/isa_set, OPEN_SESSION.isa)
 
 enum class MsgType : uint8_t {
     hello = 1, auth = 2, open_session = 3, step = 4, result = 5, close = 6, error = 7, ping = 8, pong = 9,

@@ -49,7 +49,10 @@ struct OpenSession {
     Key32 prev_hop{};               // identity allowed to send STEPs besides the owner (zeros: owner only)
     Key32 next_hop_id{};            // identity the next hop must prove (zeros: whoever answers)
     uint8_t audit = 0;              // 1: sign each step's output and send the owner a RECEIPT (net/audit.h)
-    template <class V> void visit(V& v) { v(session_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(next_hop); v(next_session_id); v(wire_dtype); v(prev_hop); v(next_hop_id); v(audit); }
+    // 0: the node's own kernels; else 1 + tensor::Isa: run this session's steps
+    // with those (a replica re-running a hop's steps with the hop's kernels).
+    uint8_t isa = 0;
+    template <class V> void visit(V& v) { v(session_id); v(model_id); v(span_start); v(span_end); v(max_tokens); v(next_hop); v(next_session_id); v(wire_dtype); v(prev_hop); v(next_hop_id); v(audit); v(isa); }
 };
 
 // Hidden states [n_tokens, n_embd] for positions pos .. pos + n_tokens - 1.
@@ -134,8 +137,10 @@ struct NodeInfo {
     std::string model_name;         // general.name, for listings
     std::string model_quant;        // "Q4_0", "F16", ...
     uint64_t model_bytes = 0;       // size of the GGUF
+    uint8_t isa = 0;                // 1 + tensor::Isa its sessions run on (0: unknown)
+    uint8_t isa_set = 0;            // bit (1 << tensor::Isa) for each kernel set it can run on request
     Sig64 signature{};              // by the node's identity over all fields above (net/probe.h sign_node_info)
-    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); v(reach); v(relay_free); v(relayed); v(relay_links); v(relay_bytes_per_s); v(torrent); v(torrent_port); v(model_name); v(model_quant); v(model_bytes); v(signature); }
+    template <class V> void visit(V& v) { v(model_id); v(n_layer); v(span_start); v(span_end); v(free_sessions); v(version); v(milli_tokens_per_s); v(onion_key); v(reach); v(relay_free); v(relayed); v(relay_links); v(relay_bytes_per_s); v(torrent); v(torrent_port); v(model_name); v(model_quant); v(model_bytes); v(isa); v(isa_set); v(signature); }
 };
 
 using Message = std::variant<Hello, Auth, OpenSession, Step, Result, Close, Error, Ping, Pong, Opened, NodeInfo, CircuitExtend,

@@ -2,6 +2,9 @@
 
 #include <unordered_set>
 
+#include "engine/ops.h"
+#include "tensor/kernels.h"
+
 namespace llmn::node {
 
 ComputeQueue::ComputeQueue(std::shared_ptr<const engine::SpanWeights> weights, int threads,
@@ -76,6 +79,8 @@ std::vector<ComputeDone> ComputeQueue::run_pass(std::vector<ComputeJob>& batch) 
     }
     const int64_t t_started = steady_ns();
     try {
+        std::optional<tensor::IsaScope> isa;  // a replica's session: the audited hop's kernels
+        if (ok[0]->isa >= 0) isa.emplace(tensor::Isa(ok[0]->isa));
         runner_.forward(hidden.data(), slices, pool_, ok[0]->first, ok[0]->last);
     } catch (const std::exception& e) {
         for (ComputeJob* j : ok) done.push_back(ComputeDone{j->session_id, j->pos, j->n_tokens, {}, e.what()});
@@ -95,6 +100,14 @@ std::vector<ComputeDone> ComputeQueue::run_pass(std::vector<ComputeJob>& batch) 
     return done;
 }
 
+bool ComputeQueue::keeps_bits(const std::vector<ComputeJob>& batch, int tokens, const ComputeJob& next) {
+    const int total = tokens + next.n_tokens;
+    if (next.exact && !engine::pass_keeps_bits(next.n_tokens, total)) return false;
+    for (const ComputeJob& j : batch)
+        if (j.exact && !engine::pass_keeps_bits(j.n_tokens, total)) return false;
+    return true;
+}
+
 void ComputeQueue::loop() {
     for (;;) {
         std::vector<ComputeJob> batch;
@@ -112,7 +125,10 @@ void ComputeQueue::loop() {
             for (auto it = queue_.begin(); it != queue_.end();) {
                 // One pass runs one sub-span: only sessions over the same layers share it.
                 const bool other_layers = !batch.empty() && (it->first != batch[0].first || it->last != batch[0].last);
-                if (other_layers || seen.count(it->cache.get()) || (!batch.empty() && tokens + it->n_tokens > max_batch_tokens_)) {
+                // ... and one kernel set; audited steps only where their bits stay what they are alone.
+                const bool other_kernels = !batch.empty() && (it->isa != batch[0].isa || !keeps_bits(batch, tokens, *it));
+                if (other_layers || other_kernels || seen.count(it->cache.get()) ||
+                    (!batch.empty() && tokens + it->n_tokens > max_batch_tokens_)) {
                     ++it;
                     continue;
                 }

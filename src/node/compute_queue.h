@@ -28,6 +28,10 @@ struct ComputeJob {
     int first = 0, last = -1;   // sub-span of the node's span (relative), -1 = its end
     std::vector<float> hidden;  // [n_tokens, n_embd]
     int64_t t_arrived = 0;      // steady-clock ns, for LLM_NODE_TRACE_STEPS
+    int isa = -1;               // tensor::Isa to run on (-1: the process's)
+    // Audited: shares a pass only where that keeps its bits (engine::pass_keeps_bits),
+    // so that a replica re-running the step alone gets the same output.
+    bool exact = false;
 };
 
 struct ComputeDone {
@@ -60,6 +64,8 @@ private:
     void loop();
     // Why a job cannot run on its session's cache, or "" when it fits.
     static std::string misfit(const ComputeJob& j);
+    // Whether `next` may join `batch` (of `tokens` tokens) without changing an exact job's bits.
+    static bool keeps_bits(const std::vector<ComputeJob>& batch, int tokens, const ComputeJob& next);
     // One forward pass over `batch` (one sub-span, one job per session), by whoever
     // holds busy_; a result per job, failed ones included.
     std::vector<ComputeDone> run_pass(std::vector<ComputeJob>& batch);

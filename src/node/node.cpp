@@ -10,6 +10,7 @@
 #include "net/wire_hidden.h"
 #include "node/node_impl.h"
 #include "net/audit.h"
+#include "tensor/kernels.h"
 
 namespace llmn::node {
 
@@ -70,6 +71,8 @@ net::NodeInfo Node::Impl::info() const {
     ni.model_name = model_name;
     ni.model_quant = model_quant;
     ni.model_bytes = model->file().file_size();
+    ni.isa = uint8_t(int(tensor::active_isa()) + 1);
+    ni.isa_set = tensor::supported_isa_mask();
     reach->fill(ni);
     net::sign_node_info(ni, identity);
     return ni;
@@ -167,6 +170,8 @@ awaitable<void> Node::Impl::on_open(const std::shared_ptr<net::Link>& link, cons
     uint64_t kv_need = 0;
     const std::string why = session_refusal(o.session_id, o.model_id, o.span_start, o.span_end, o.max_tokens, o.wire_dtype, code, &kv_need);
     if (!why.empty()) co_return send_error(link, o.session_id, code, why);
+    if (o.isa > 3 || (o.isa && !tensor::isa_supported(tensor::Isa(o.isa - 1))))
+        co_return send_error(link, o.session_id, net::Errc::bad_message, "this node cannot run the kernel set asked for");
     std::shared_ptr<net::Link> next;
     if (!o.next_hop.empty()) {
         Reservation hold(*this, kv_need);  // opens racing through this await see it in the caps
@@ -184,6 +189,7 @@ awaitable<void> Node::Impl::on_open(const std::shared_ptr<net::Link>& link, cons
     s.next_addr = o.next_hop;
     s.next_session_id = o.next_session_id;
     s.audit = o.audit != 0;
+    s.isa = int(o.isa) - 1;
     send(link, net::Opened{o.session_id, o.max_tokens});
 }
 
@@ -217,6 +223,8 @@ void Node::Impl::on_step(const std::shared_ptr<net::Link>& link, net::Step& st) 
     job.n_tokens = int(st.n_tokens);
     job.first = s.first;
     job.last = s.last;
+    job.isa = s.isa;
+    job.exact = s.audit;
     job.hidden.resize(size_t(st.n_tokens) * d);
     job.t_arrived = steady_ns();
     try {

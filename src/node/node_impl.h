@@ -52,6 +52,7 @@ struct Node::Impl {
         Clock::time_point last_active;
         Clock::time_point last_step{};  // of a step (not an open): who is generating now
         bool audit = false;             // OPEN_SESSION.audit: commitments and receipts (net/audit.h)
+        int isa = -1;                   // OPEN_SESSION.isa - 1: the kernels its steps run on (-1: the node's)
         // What on_done needs of each step in flight (audited sessions, or a fault hook).
         struct InStep {
             uint32_t pos = 0;

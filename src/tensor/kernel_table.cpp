@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "tensor/kernels.h"
 #include "tensor/kernels/kernels_impl.h"
@@ -88,6 +90,11 @@ const Tables& tables() {
     return t;
 }
 
+// -1: the process's choice; else an IsaScope's.
+thread_local int scoped_isa = -1;
+
+Isa current_isa(const Tables& t) { return scoped_isa >= 0 ? Isa(scoped_isa) : t.active; }
+
 const KernelTable& empty_table() {
     static const KernelTable empty{};
     return empty;
@@ -102,7 +109,7 @@ const KernelTable& lookup(const KernelTable* isa_tables, DType type) {
 
 const KernelTable& kernels(DType type) {
     const Tables& t = tables();
-    return lookup(t.isa[int(t.active)], type);
+    return lookup(t.isa[int(current_isa(t))], type);
 }
 
 const KernelTable& scalar_kernels(DType type) { return lookup(tables().isa[int(Isa::scalar)], type); }
@@ -113,7 +120,23 @@ const KernelTable* isa_kernels(Isa isa, DType type) {
     return &lookup(t.isa[int(isa)], type);
 }
 
-Isa active_isa() { return tables().active; }
+Isa active_isa() { return current_isa(tables()); }
+
+bool isa_supported(Isa isa) { return int(isa) >= 0 && int(isa) < 3 && tables().supported[int(isa)]; }
+
+uint8_t supported_isa_mask() {
+    uint8_t m = 0;
+    for (int i = 0; i < 3; ++i)
+        if (tables().supported[i]) m |= uint8_t(1u << i);
+    return m;
+}
+
+IsaScope::IsaScope(Isa isa) : prev_(scoped_isa) {
+    if (!isa_supported(isa)) throw std::invalid_argument("this CPU cannot run the " + std::string(isa_name(isa)) + " kernels");
+    scoped_isa = int(isa);
+}
+
+IsaScope::~IsaScope() { scoped_isa = prev_; }
 
 std::string_view isa_name(Isa isa) {
     switch (isa) {

@@ -43,7 +43,26 @@ const KernelTable& scalar_kernels(DType type);
 // The table for one ISA, or nullptr when this CPU/OS cannot run it.
 const KernelTable* isa_kernels(Isa isa, DType type);
 
+// The ISA this thread's lookups use: an IsaScope's while one is alive, else the process's.
 Isa active_isa();
 std::string_view isa_name(Isa isa);
+bool isa_supported(Isa isa);
+// Bit (1 << Isa) for each ISA this CPU/OS can run.
+uint8_t supported_isa_mask();
+
+// While alive, kernels() and attention_f16() on this thread return `isa`'s
+// kernels (which must be supported): a replica re-runs another node's step with
+// that node's kernels, so that honest results agree to the bit (client/audit.h).
+// Kernel pointers are chosen on the calling thread, so the pool's workers follow.
+class IsaScope {
+public:
+    explicit IsaScope(Isa isa);
+    ~IsaScope();
+    IsaScope(const IsaScope&) = delete;
+    IsaScope& operator=(const IsaScope&) = delete;
+
+private:
+    int prev_;
+};
 
 }  // namespace llmn::tensor

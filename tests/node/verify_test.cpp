@@ -46,10 +46,11 @@ std::string head_span() { return "0:" + std::to_string(n_layer() / 2); }
 std::string tail_span() { return std::to_string(n_layer() / 2) + ":" + std::to_string(n_layer()); }
 
 // A node started with some environment variables set (the fault hook, the kernel choice).
-std::unique_ptr<NodeProcess> node_with(const std::string& layers, const std::vector<std::pair<std::string, std::string>>& env) {
+std::unique_ptr<NodeProcess> node_with(const std::string& layers, const std::vector<std::pair<std::string, std::string>>& env,
+                                       const std::string& model = verify_model()) {
     for (const auto& [k, v] : env)
         if (k != "LLM_NODE_ISA" || !std::getenv("LLM_NODE_VERIFY_ONE_ISA")) ::setenv(k.c_str(), v.c_str(), 1);  // calibration: one kernel
-    auto n = std::make_unique<NodeProcess>(verify_model(), layers);
+    auto n = std::make_unique<NodeProcess>(model, layers);
     for (const auto& [k, v] : env) ::unsetenv(k.c_str());
     return n;
 }
@@ -230,6 +231,40 @@ TEST_F(Verify, HonestNodesOnDifferentKernelsAndWiresAreNeverFlagged) {
         }
     std::printf("verify: %llu honest positions audited on both hops, no alarm\n", (unsigned long long)audited);
     EXPECT_GE(audited, 4u * 1300u);
+}
+
+// Quantized weights, where kernels differ by more than any useful tolerance
+// (bench/RESULTS.md "Verification"): each replica runs its hop's kernel set, so
+// honest hops and replicas agree to the bit, whatever kernels the nodes run on.
+TEST_F(Verify, HonestQuantizedHopsAreReRunWithTheirOwnKernelsAndAgreeToTheBit) {
+    testing::RandomModelSpec spec;
+    spec.n_layer = 4;
+    spec.n_embd = 256;
+    spec.n_ff = 512;
+    spec.weight_type = tensor::DType::q4_0;
+    const std::string path = testing::write_random_model(spec, testing::temp_path("verify-q4_0.gguf"));
+    auto model = engine::Model::load(path);
+    auto a1 = node_with("0:2", {{"LLM_NODE_ISA", "scalar"}}, path), a2 = node_with("0:2", {{"LLM_NODE_ISA", "avx2"}}, path);
+    auto b1 = node_with("2:4", {{"LLM_NODE_ISA", "avx512"}}, path), b2 = node_with("2:4", {{"LLM_NODE_ISA", "scalar"}}, path);
+    const int positions = runs_or(0) > 0 ? 2600 : 200;
+    for (bool swap : {false, true}) {
+        RemoteConfig rc;
+        rc.n_ctx = 4096;
+        rc.verify_rate = kDefaultVerifyRate;
+        std::vector<std::string> route = {a1->address(), b1->address()}, replicas = {a2->address(), b2->address()};
+        if (swap) std::swap(route, replicas);
+        rc.auditors = replicas;
+        RemoteSession s(model, route, rc, pool_);
+        std::vector<float> logits;
+        s.eval({1, 17, 42, 99, 7}, logits);
+        while (s.n_past() < positions) s.eval({testing::argmax(logits)}, logits);
+        ASSERT_NO_THROW(s.settle());
+        EXPECT_EQ(s.verified(), s.n_past());
+        EXPECT_EQ(s.positions_audited(), 2u * uint64_t(s.n_past()));
+        EXPECT_EQ(s.audit_max_error(), 0.0) << (swap ? "swapped" : "first") << " route";
+        std::printf("verify: Q4_0, %s route: %d positions on both hops, largest honest error %.6f\n", swap ? "swapped" : "first", s.n_past(),
+                    s.audit_max_error());
+    }
 }
 
 TEST_F(Verify, ANodeAddingOnePercentNoiseToEveryStepIsCaughtAndTheOutputStaysExact) {
