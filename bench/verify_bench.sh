@@ -3,8 +3,9 @@
 # (200 runs each, 10,400 honest positions on both hops), then the cost of audits on a
 # pipeline: node CPU time and client tokens/s with --verify 0 and the default, same nodes.
 # usage: bench/verify_bench.sh [MODEL.gguf for the overhead part] (default models/stories260K.gguf)
-# env: RUNS (test runs), SKIP_TESTS=1, RATES ("0 0.2"), ROUNDS (3), N_GEN (200), ODD_ISA=avx2|scalar
-# (the second node of each span, one of them the replica, runs that kernel set).
+# env: RUNS (test runs), SKIP_TESTS=1, RATES ("0 0.1 every:0.2": a rate, sampled mode, or every:RATE
+# for --verify-every), ROUNDS (3), N_GEN (200), ODD_ISA=avx2|scalar (the second node of each span,
+# one of them the replica, runs that kernel set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${LLM_NODE:-build/src/cli/llm-node}
@@ -31,11 +32,13 @@ cpu() {  # user+sys clock ticks of the four nodes
   local t=0; for i in 0 1 2 3; do t=$((t + $(awk '{print $14 + $15}' /proc/$(cat "$dir/pid$i")/stat))); done; echo $t
 }
 for round in $(seq ${ROUNDS:-3}); do
-  for rate in ${RATES:-0 0.2}; do
+  for rate in ${RATES:-0 0.1 every:0.2}; do
+    flags=(--verify "${rate#every:}")
+    [ "${rate#every:}" = "$rate" ] || flags+=(--verify-every)
     c0=$(cpu); t0=$(date +%s.%N)
-    "$BIN" generate -m "$MODEL" --nodes "$nodes" --verify $rate -n "$N_GEN" --temp 0 --ignore-eos -p "Once upon a time" >/dev/null 2>"$dir/gen.log"
+    "$BIN" generate -m "$MODEL" --nodes "$nodes" "${flags[@]}" -n "$N_GEN" --temp 0 --ignore-eos -p "Once upon a time" >"$dir/gen.txt" 2>"$dir/gen.log"
     t1=$(date +%s.%N); c1=$(cpu)
     alarms=$(grep -c caught "$dir/gen.log" || true)
-    echo "round $round verify $rate: $(python3 -c "print(f'{$N_GEN/($t1-$t0):.1f} tok/s (wall, incl. start), node cpu {($c1-$c0)/100:.2f} s')"), $alarms alarms"
+    echo "round $round verify $rate: $(python3 -c "print(f'{$N_GEN/($t1-$t0):.1f} tok/s (wall, incl. start), node cpu {($c1-$c0)/100:.2f} s')"), $alarms alarms, text $(md5sum <"$dir/gen.txt" | cut -c1-8)"
   done
 done

@@ -49,8 +49,9 @@ std::vector<Flag> session_flags(bool swarm_by_default) {
                            {{"--entry-relay"}, true, "with --route: the relay between this client and the first span"},
                            {{"--exit-relay"}, true, "with --route: the relay between the last span and this client"},
                            {{"--punch-ms"}, true, "links to nodes behind a relay first try a direct connection this long (default 1500; 0: never)"},
-                           {{"--verify"}, true, "audit the nodes: after this share of steps, replicas re-run what the hops got since the last audit "
-                                               "and a hop that differs is banned (0..1; default 0.2 with --nodes or the swarm without relays; 0: off)"},
+                           {{"--verify"}, true, "audit the nodes: this share of each hop's steps is re-run on a replica from the hop's own KV "
+                                               "rows, and a hop that differs is banned (0..1; default 0.1 with --nodes or the swarm without relays; 0: off)"},
+                           {{"--verify-every"}, false, "replicas re-run every step (a full second run): no wrong position reaches the text"},
                            {{"--verify-tolerance"}, true, "relative L2 error above which an audited position is wrong (default 0.006; also lets quantized hops be checked on other kernels)"}};
     if (swarm_by_default)
         f.push_back({{"--local"}, false, "run every layer in this process instead of on the swarm"});
@@ -133,6 +134,8 @@ client::SessionSource session_source(const Args& args, const engine::Model& mode
     } else if (can_verify) {
         src.remote.verify_rate = client::kDefaultVerifyRate;
     }
+    src.remote.verify_every = args.has("--verify-every");
+    if (src.remote.verify_every && src.remote.verify_rate == 0) throw UsageError("--verify-every needs --verify above 0");
     if (args.has("--verify-tolerance")) {
         const double tol = args.number("--verify-tolerance", 0);
         if (!(tol > 0 && tol < 1)) throw UsageError("--verify-tolerance must be between 0 and 1");

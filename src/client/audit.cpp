@@ -35,9 +35,9 @@ std::vector<float> sketch_row(const float* row, int n, uint64_t seed) {
 }
 
 AuditBook::AuditBook(net::Key32 model_id, std::vector<net::Key32> hop_ids, std::vector<uint64_t> session_ids, std::vector<bool> audited,
-                     int n_embd, double tolerance, uint64_t sketch_seed)
+                     int n_embd, double tolerance, uint64_t sketch_seed, std::vector<size_t> kv_pos_bytes)
     : model_id_(model_id), ids_(std::move(hop_ids)), hops_(ids_.size()), session_ids_(std::move(session_ids)), n_embd_(n_embd),
-      tolerance_(tolerance), sketch_seed_(sketch_seed) {
+      tolerance_(tolerance), sketch_seed_(sketch_seed), kv_pos_bytes_(std::move(kv_pos_bytes)) {
     for (size_t i = 0; i < hops_.size() && i < audited.size(); ++i) hops_[i].audited = audited[i];
 }
 
@@ -51,6 +51,7 @@ AuditFault AuditBook::fault(size_t hop, uint32_t pos, std::string what) const {
     if (auto it = hops_[hop].steps.find(pos); it != hops_[hop].steps.end() && it->second.receipt) {
         f.receipt = *it->second.receipt;
         f.receipt->hidden.clear();
+        f.receipt->kv.clear();
     }
     return f;
 }
@@ -106,6 +107,103 @@ const std::vector<uint8_t>* AuditBook::input_of(size_t hop, uint32_t pos) const 
     return &it->second.receipt->hidden;
 }
 
+std::optional<AuditFault> AuditBook::check_step(size_t hop, uint32_t p, const net::Receipt& rc, const std::vector<uint8_t>& in) const {
+    if (rc.hidden.size() != size_t(rc.n_tokens) * row_bytes(rc.dtype))
+        return fault(hop, p, "receipted an output of the wrong size at position " + std::to_string(p));
+    if (net::hidden_digest(rc.hidden) != rc.out_digest)
+        return fault(hop, p, "returned output bytes other than the ones it receipted (position " + std::to_string(p) + ")");
+    if (sampled() && (rc.kv.size() != size_t(rc.n_tokens) * kv_pos_bytes_[hop] || net::hidden_digest(rc.kv) != rc.kv_digest))
+        return fault(hop, p, "receipted KV rows of the wrong size or other than it sent (position " + std::to_string(p) + ")");
+    if (net::hidden_digest(in) == rc.in_digest) return std::nullopt;
+    // Who is lying: the previous hop signed what it sent on (STEP.commit,
+    // which this hop checked and receipted); if that signature covers the
+    // digest this hop names, the previous hop receipted other bytes to us.
+    if (hop == 0) return fault(hop, p, "receipted an input other than what the client sent (position " + std::to_string(p) + ")");
+    const auto t = net::commit_statement(session_ids_[hop], p, rc.n_tokens, rc.dtype, rc.in_digest);
+    if (net::verify_signature(ids_[hop - 1], rc.prev_commit, t.data(), t.size()))
+        return fault(hop - 1, p, "sent the next hop other bytes than it receipted to the client (position " + std::to_string(p) + ")");
+    return fault(hop, p, "receipted an input its previous hop never committed to (position " + std::to_string(p) + ")");
+}
+
+void AuditBook::want_replay(uint32_t end) {
+    // The step the client sent last, ending at `end`: each hop's part of it.
+    for (auto it = sent_.rbegin(); it != sent_.rend(); ++it) {
+        if (it->first + it->second.n_tokens != end) continue;
+        for (Hop& h : hops_)
+            if (h.audited && it->first >= h.requested) h.wanted.push_back(it->first);
+        return;
+    }
+}
+
+AuditBook::Next AuditBook::next_replay(size_t hop, uint32_t n_past) {
+    Next out;
+    Hop& h = hops_[hop];
+    while (h.audited && !h.wanted.empty() && h.wanted.front() < h.requested) h.wanted.pop_front();
+    if (!h.audited || h.wanted.empty()) return out;
+    // The wanted step, once its receipt, output and input are here.
+    auto chosen = h.steps.find(h.wanted.front());
+    if (chosen == h.steps.end() || chosen->first + chosen->second.n_tokens > n_past) return out;
+    if (!chosen->second.receipt || chosen->second.receipt->hidden.empty() || !input_of(hop, chosen->first)) return out;
+    // Every step from the replica's last position on: receipted, unbroken, its rows here.
+    AuditRequest req;
+    req.hop = hop;
+    req.kv_from = h.requested;
+    for (uint32_t p = h.requested; p < chosen->first;) {
+        auto st = h.steps.find(p);
+        if (st == h.steps.end() || !st->second.receipt) return out;  // not here yet
+        const net::Receipt& rc = *st->second.receipt;
+        const std::vector<uint8_t>* in = input_of(hop, p);
+        if (!in || rc.hidden.empty()) return out;
+        if (auto f = check_step(hop, p, rc, *in)) {
+            out.fault = std::move(f);
+            return out;
+        }
+        if (!req.kv.empty() && req.kv.size() + rc.kv.size() > kMaxReplayKvBytes) {  // rows only, this much
+            req.pos = p;
+            h.requested = p;
+            out.request = std::move(req);
+            return out;
+        }
+        req.kv.insert(req.kv.end(), rc.kv.begin(), rc.kv.end());
+        p += rc.n_tokens;
+    }
+    const net::Receipt& rc = *chosen->second.receipt;
+    const std::vector<uint8_t>* in = input_of(hop, chosen->first);
+    if (auto f = check_step(hop, chosen->first, rc, *in)) {
+        out.fault = std::move(f);
+        return out;
+    }
+    req.pos = chosen->first;
+    req.n_tokens = rc.n_tokens;
+    req.dtype = rc.dtype;
+    req.hidden = *in;
+    h.wanted.pop_front();
+    h.requested = req.pos + req.n_tokens;
+    h.in_flight.emplace_back(req.pos, req.n_tokens);
+    out.request = std::move(req);
+    return out;
+}
+
+std::optional<AuditFault> AuditBook::compare_kv(size_t hop, uint32_t pos, const net::Receipt& ours, const std::optional<net::Receipt>& theirs) const {
+    if (!sampled()) return std::nullopt;
+    if (!theirs || theirs->kv.size() != ours.kv.size()) return fault(hop, pos, "");  // the caller drops such a replica
+    if (theirs->kv_digest == ours.kv_digest) return std::nullopt;  // the same bits
+    const size_t n = ours.kv.size() / 2;
+    std::vector<float> a(n), b(n);
+    net::unpack_hidden(ours.kv, uint8_t(net::WireDType::f16), n, a.data());
+    net::unpack_hidden(theirs->kv, uint8_t(net::WireDType::f16), n, b.data());
+    const double err = relative_l2(a.data(), b.data(), int(n));
+    if (err <= tolerance_) return std::nullopt;
+    AuditFault f = fault(hop, pos, "wrote attention keys/values its replica does not reproduce at positions " + std::to_string(pos) + "+" +
+                                       std::to_string(ours.n_tokens) + " (relative error " + std::to_string(err) + ", tolerance " +
+                                       std::to_string(tolerance_) + ")");
+    f.rel_error = err;
+    f.replica_receipt = theirs;
+    f.replica_receipt->hidden.clear();
+    f.replica_receipt->kv.clear();
+    return f;
+}
+
 AuditBook::Next AuditBook::next_request(size_t hop, uint32_t n_past) {
     Next out;
     Hop& h = hops_[hop];
@@ -120,28 +218,9 @@ AuditBook::Next AuditBook::next_request(size_t hop, uint32_t n_past) {
         const net::Receipt& rc = *st->second.receipt;
         const std::vector<uint8_t>* in = input_of(hop, p);
         if (!in) break;
-        if (rc.hidden.size() != size_t(rc.n_tokens) * row_bytes(rc.dtype)) {
-            if (rc.hidden.empty()) break;  // the last hop's RESULT is still on its way
-            out.fault = fault(hop, p, "receipted an output of the wrong size at position " + std::to_string(p));
-            return out;
-        }
-        if (net::hidden_digest(rc.hidden) != rc.out_digest) {
-            out.fault = fault(hop, p, "returned output bytes other than the ones it receipted (position " + std::to_string(p) + ")");
-            return out;
-        }
-        if (net::hidden_digest(*in) != rc.in_digest) {
-            // Who is lying: the previous hop signed what it sent on (STEP.commit,
-            // which this hop checked and receipted); if that signature covers the
-            // digest this hop names, the previous hop receipted other bytes to us.
-            if (hop == 0) {
-                out.fault = fault(hop, p, "receipted an input other than what the client sent (position " + std::to_string(p) + ")");
-                return out;
-            }
-            const auto t = net::commit_statement(session_ids_[hop], p, rc.n_tokens, rc.dtype, rc.in_digest);
-            if (net::verify_signature(ids_[hop - 1], rc.prev_commit, t.data(), t.size()))
-                out.fault = fault(hop - 1, p, "sent the next hop other bytes than it receipted to the client (position " + std::to_string(p) + ")");
-            else
-                out.fault = fault(hop, p, "receipted an input its previous hop never committed to (position " + std::to_string(p) + ")");
+        if (rc.hidden.empty()) break;  // the last hop's RESULT is still on its way
+        if (auto f = check_step(hop, p, rc, *in)) {
+            out.fault = std::move(f);
             return out;
         }
         // One hop step per request, with its shape: a replica that batches positions the
@@ -171,6 +250,14 @@ std::optional<AuditFault> AuditBook::on_replica_result(size_t hop, uint32_t pos,
         return std::nullopt;
     }
     h.in_flight.erase(h.in_flight.begin());
+    if (sampled()) {  // one hop step per replay: its KV rows too
+        const net::Receipt& mine = *h.steps.at(pos).receipt;
+        if (!replica_receipt || mine.n_tokens != n_tokens || replica_receipt->kv.size() != mine.kv.size()) {
+            drop_replica(hop);
+            return std::nullopt;
+        }
+        if (auto f = compare_kv(hop, pos, mine, replica_receipt)) return f;
+    }
     std::vector<float> theirs(size_t(n_tokens) * n_embd_), ours;
     net::unpack_hidden(bytes, dtype, theirs.size(), theirs.data());
     for (uint32_t p = pos; p < pos + n_tokens;) {
@@ -193,6 +280,7 @@ std::optional<AuditFault> AuditBook::on_replica_result(size_t hop, uint32_t pos,
                          " (relative error " + std::to_string(err) + ", tolerance " + std::to_string(tolerance_) + ")";
                 f.replica_receipt = std::move(replica_receipt);
                 if (f.replica_receipt) f.replica_receipt->hidden.clear();
+                if (f.replica_receipt) f.replica_receipt->kv.clear();
                 f.hop_sketch = sketch_row(a, n_embd_, sketch_seed_);
                 f.replica_sketch = sketch_row(b, n_embd_, sketch_seed_);
                 return f;
@@ -201,7 +289,8 @@ std::optional<AuditFault> AuditBook::on_replica_result(size_t hop, uint32_t pos,
         for (uint32_t row = 0; row < st.n_tokens; ++row) {
             const double err = relative_l2(ours.data() + size_t(row) * n_embd_, theirs.data() + size_t(p - pos + row) * n_embd_, n_embd_);
             h.errors.emplace_back(p + row, err);
-            if (err > kSuspectError) h.suspects.push_back(p + row);
+            // The window rule is for runs of positions; a replay is one step, held to the tolerance alone.
+            if (err > kSuspectError && !sampled()) h.suspects.push_back(p + row);
         }
         checked_ += st.n_tokens;
         p += st.n_tokens;
@@ -210,6 +299,7 @@ std::optional<AuditFault> AuditBook::on_replica_result(size_t hop, uint32_t pos,
     if (auto f = resolve(hop, false)) {
         f->replica_receipt = std::move(replica_receipt);
         if (f->replica_receipt) f->replica_receipt->hidden.clear();
+        if (f->replica_receipt) f->replica_receipt->kv.clear();
         return f;
     }
     prune();
@@ -251,6 +341,16 @@ std::optional<AuditFault> AuditBook::close_windows() {
     for (size_t i = 0; i < hops_.size(); ++i)
         if (hops_[i].audited)
             if (auto f = resolve(i, true)) return f;
+    // Sampled: the steps no replay took in yet still get their digest chain checked, so
+    // that a hop receipting other bytes than it sent shows up in the turn that has them.
+    for (size_t i = 0; sampled() && i < hops_.size(); ++i) {
+        if (!hops_[i].audited) continue;
+        for (auto it = hops_[i].steps.lower_bound(hops_[i].requested); it != hops_[i].steps.end(); ++it) {
+            const std::vector<uint8_t>* in = input_of(i, it->first);
+            if (!it->second.receipt || !in || it->second.receipt->hidden.empty()) continue;
+            if (auto f = check_step(i, it->first, *it->second.receipt, *in)) return f;
+        }
+    }
     prune();
     return std::nullopt;
 }
@@ -258,19 +358,28 @@ std::optional<AuditFault> AuditBook::close_windows() {
 void AuditBook::drop_replica(size_t hop) {
     hops_[hop].audited = false;
     hops_[hop].in_flight.clear();
+    hops_[hop].wanted.clear();
     prune();
 }
 
 uint32_t AuditBook::verified() const {
     uint32_t v = std::numeric_limits<uint32_t>::max();
-    for (const Hop& h : hops_)
-        if (h.audited) v = std::min(v, h.confirmed);
+    for (const Hop& h : hops_) {
+        if (!h.audited) continue;
+        // Sampled: only positions from a replay in flight on are held back.
+        if (!sampled()) {
+            v = std::min(v, h.confirmed);
+            continue;
+        }
+        if (!h.wanted.empty()) v = std::min(v, h.wanted.front());
+        if (!h.in_flight.empty()) v = std::min(v, h.in_flight.front().first);
+    }
     return v;
 }
 
 bool AuditBook::idle(uint32_t n_past) const {
     for (const Hop& h : hops_)
-        if (h.audited && (!h.in_flight.empty() || h.compared < n_past)) return false;
+        if (h.audited && (!h.in_flight.empty() || !h.wanted.empty() || (h.compared < n_past && !sampled()))) return false;
     return true;
 }
 

@@ -9,8 +9,16 @@
 // replica the inputs its hop received since the last audit, one request per
 // hop step with the hop's shape, on a session that runs the hop's kernel set,
 // and compares the replica's outputs with the hop's, position by position.
-// Every position is re-run (a replica's KV cache needs them all), off the
-// critical path; what the rate trades is how soon a wrong position is found.
+// Two modes:
+// - sampled (the default): each hop's receipt carries the KV rows its step
+//   wrote (OPEN_SESSION.audit 2). With probability verify_rate after a step,
+//   the replica is sent the hop's KV rows since its last replay and the input
+//   of the hop's latest step, and runs only that step: the extra compute is
+//   the rate, and every step is checked with that probability (output and KV
+//   rows), unpredictably to the hop. Text waits only for replays in flight.
+// - every position (verify_every): the replica re-runs every step, so no
+//   wrong position ever reaches the text, at the cost of a full re-run.
+// Off the critical path either way.
 //
 // AuditBook is the bookkeeping, with no I/O: the receipts, which positions
 // each replica was sent and has confirmed, the digest chain between hops, and
@@ -42,7 +50,8 @@ inline constexpr double kDefaultVerifyTolerance = 0.006;
 // adds noise to every step fails this at once.
 inline constexpr double kSuspectError = 0.003;
 inline constexpr int kWindowRows = 16;
-inline constexpr double kDefaultVerifyRate = 0.2;
+// Sampled mode's share of steps re-run: the extra compute (bench/RESULTS.md "Verification").
+inline constexpr double kDefaultVerifyRate = 0.1;
 
 // ||got - want|| / ||want|| over one row (0 when both are zero; inf when only want is).
 double relative_l2(const float* got, const float* want, int n);
@@ -61,20 +70,29 @@ struct AuditFault {
     std::vector<float> hop_sketch, replica_sketch;
 };
 
-// A batch for a replica: the inputs of hop `hop` for positions pos .. pos + n - 1.
+// A batch for a replica: the inputs of hop `hop` for positions pos .. pos + n - 1;
+// in sampled mode, after loading the hop's KV rows of [kv_from, pos) (n_tokens 0: only that).
 struct AuditRequest {
     size_t hop = 0;
     uint32_t pos = 0, n_tokens = 0;
     uint8_t dtype = 0;
     std::vector<uint8_t> hidden;
+    uint32_t kv_from = 0;
+    std::vector<uint8_t> kv;
 };
+
+// A replay carries at most this many bytes of KV rows; longer histories go in
+// rows-only requests first (the wire's byte vectors stop at 64 MiB).
+inline constexpr size_t kMaxReplayKvBytes = size_t(8) << 20;
 
 class AuditBook {
 public:
     // `hop_ids`: the identity each hop proved; `session_ids`: the session id
     // each hop has; `audited[i]`: hop i has a replica.
+    // `kv_pos_bytes[i]`: KV bytes per position of hop i's layers (sampled mode; empty: every-position mode).
     AuditBook(net::Key32 model_id, std::vector<net::Key32> hop_ids, std::vector<uint64_t> session_ids, std::vector<bool> audited, int n_embd,
-              double tolerance, uint64_t sketch_seed);
+              double tolerance, uint64_t sketch_seed, std::vector<size_t> kv_pos_bytes = {});
+    bool sampled() const { return !kv_pos_bytes_.empty(); }
 
     // The client's input to the first hop, and the last hop's RESULT bytes.
     void on_sent(uint32_t pos, uint32_t n_tokens, uint8_t dtype, std::vector<uint8_t> bytes);
@@ -91,6 +109,13 @@ public:
         std::optional<AuditFault> fault;
     };
     Next next_request(size_t hop, uint32_t n_past);
+    // Sampled mode: the step the client sent last (ending at `end`) is to be
+    // replayed on every audited hop (the coin came up after the hops answered).
+    void want_replay(uint32_t end);
+    // The next replay for hop's replica: a wanted step, once its receipt is here,
+    // after the hop's KV rows since the replica's last position (rows-only
+    // requests first where they are long); or nothing. The caller loops until nothing.
+    Next next_replay(size_t hop, uint32_t n_past);
     // The replica's outputs for a request (its RESULT bytes and its RECEIPT):
     // a fault at the first position beyond the tolerance.
     std::optional<AuditFault> on_replica_result(size_t hop, uint32_t pos, uint32_t n_tokens, uint8_t dtype, const std::vector<uint8_t>& bytes,
@@ -129,6 +154,7 @@ private:
         std::deque<std::pair<uint32_t, double>> errors;  // recent positions' errors (the windows)
         std::deque<uint32_t> suspects;   // held positions, in order
         std::vector<std::pair<uint32_t, uint32_t>> in_flight;  // (pos, n_tokens) sent, not yet answered
+        std::deque<uint32_t> wanted;     // sampled: steps (by position) to replay once their receipts are here
     };
     struct Sent {
         uint32_t n_tokens = 0;
@@ -138,6 +164,9 @@ private:
         size_t receipts = 0;
     };
     const std::vector<uint8_t>* input_of(size_t hop, uint32_t pos) const;
+    // The digest chain of one receipted step (and its KV rows in sampled mode): a fault if broken.
+    std::optional<AuditFault> check_step(size_t hop, uint32_t p, const net::Receipt& rc, const std::vector<uint8_t>& in) const;
+    std::optional<AuditFault> compare_kv(size_t hop, uint32_t pos, const net::Receipt& ours, const std::optional<net::Receipt>& theirs) const;
     AuditFault fault(size_t hop, uint32_t pos, std::string what) const;
     // Decides the hop's held positions whose window is complete (all of them when `closing`).
     std::optional<AuditFault> resolve(size_t hop, bool closing);
@@ -153,6 +182,7 @@ private:
     int n_embd_;
     double tolerance_;
     uint64_t sketch_seed_;
+    std::vector<size_t> kv_pos_bytes_;
     uint64_t checked_ = 0;
     double max_error_ = 0, sum_error_ = 0;
 };

@@ -83,7 +83,7 @@ void RemoteSession::Impl::open_audits(const net::Key32& mid) {
             o.span_end = uint32_t(hi.span_end);
             o.max_tokens = uint32_t(cfg.n_ctx);
             o.wire_dtype = uint8_t(cfg.wire_f32 ? net::WireDType::f32 : net::WireDType::f16);
-            o.audit = 1;  // its receipts go into reports
+            o.audit = cfg.verify_every ? 1 : 2;  // its receipts go into reports
             o.isa = isa;
             run_sync<bool>([](std::shared_ptr<net::Link> l, net::Message msg) -> asio::awaitable<bool> {
                 co_await l->write(msg);
@@ -104,7 +104,13 @@ void RemoteSession::Impl::open_audits(const net::Key32& mid) {
     if (!any) return;
     tolerance = cfg.verify_tolerance > 0 ? cfg.verify_tolerance : kDefaultVerifyTolerance;
     const double tol = tolerance;
-    book = std::make_unique<AuditBook>(mid, ids, sids, audited, int(model->config().n_embd), tol, audit_rng());
+    std::vector<size_t> kv_pos_bytes;  // sampled mode: what one position of each hop's KV cache weighs
+    if (!cfg.verify_every) {
+        const model::ModelConfig& c = model->config();
+        for (const Hop& h : hops)
+            kv_pos_bytes.push_back(size_t(h.info.span_end - h.info.span_start) * size_t(c.n_embd_k_gqa() + c.n_embd_v_gqa()) * sizeof(uint16_t));
+    }
+    book = std::make_unique<AuditBook>(mid, ids, sids, audited, int(model->config().n_embd), tol, audit_rng(), std::move(kv_pos_bytes));
 }
 
 void RemoteSession::Impl::on_receipt(size_t hop, net::Receipt& r) {
@@ -153,25 +159,32 @@ void RemoteSession::Impl::drop_replica(size_t j, const std::string& why) {
     if (r.link) r.link->close(net::Errc::closed);
 }
 
-// With probability verify_rate (always when forced), sends each replica the
-// inputs its hop got since its last batch. The hops cannot tell which steps
+// With probability verify_rate (always when forced): in every-position mode,
+// sends each replica the inputs its hop got since its last batch; in sampled
+// mode, the step just answered is to be replayed (forced: nothing new), and
+// the replays whose receipts are here go out. The hops cannot tell which steps
 // are audited: they answered before the coin was thrown.
 void RemoteSession::Impl::audit_after_step(bool force) {
     if (!book || fault) return;
-    if (!force && std::uniform_real_distribution<double>(0.0, 1.0)(audit_rng) >= cfg.verify_rate) return;
+    const bool coin = force || std::uniform_real_distribution<double>(0.0, 1.0)(audit_rng) < cfg.verify_rate;
+    if (book->sampled()) {
+        if (coin && !force) book->want_replay(uint32_t(n_past));
+    } else if (!coin) {
+        return;
+    }
     for (size_t j = 0; j < replicas.size(); ++j) {
         Replica& r = replicas[j];
         if (r.dead || !book->audited(j)) continue;
         for (;;) {
-            AuditBook::Next next = book->next_request(j, uint32_t(n_past));
+            AuditBook::Next next = book->sampled() ? book->next_replay(j, uint32_t(n_past)) : book->next_request(j, uint32_t(n_past));
             if (next.fault) {
                 fault = std::move(next.fault);
                 return;
             }
             if (!next.request) break;
             AuditRequest& q = *next.request;
-            r.sent_digests.push_back(net::hidden_digest(q.hidden));
-            net::Message step = net::Step{r.session_id, q.pos, q.n_tokens, q.dtype, std::move(q.hidden), {}};
+            if (q.n_tokens > 0) r.sent_digests.push_back(net::hidden_digest(q.hidden));  // rows only: no answer
+            net::Message step = net::Step{r.session_id, q.pos, q.n_tokens, q.dtype, std::move(q.hidden), {}, q.kv_from, std::move(q.kv)};
             asio::co_spawn(io, [link = r.link, step = std::move(step)]() -> asio::awaitable<void> { co_await link->write(step); },
                            [this, j](std::exception_ptr e) {
                                if (e) drop_replica(j, "cannot send it a batch");
@@ -199,7 +212,7 @@ void RemoteSession::Impl::settle_audits() {
     raise_fault();
     if (!book) return;
     const bool done = pump([&] {
-        audit_after_step(true);
+        audit_after_step(true);  // sampled: sends the wanted replays whose receipts came
         return fault.has_value() || book->idle(uint32_t(n_past));
     }, Clock::now() + cfg.step_timeout);
     if (done && !fault) fault = book->close_windows();

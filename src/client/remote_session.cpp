@@ -99,7 +99,8 @@ RemoteSession::RemoteSession(std::shared_ptr<const engine::Model> model, const s
             o.next_hop_id = m.hops[k + 1].link->peer_identity();  // the node must reach the key we reached there
         }
         if (k > 0) o.prev_hop = m.hops[k - 1].link->peer_identity();
-        o.audit = audited ? 1 : 0;  // receipts from every hop: each hop's input is the one before's output
+        // Receipts from every hop (each hop's input is the one before's output), with KV rows when sampled.
+        o.audit = audited ? (cfg.verify_every ? 1 : 2) : 0;
         m.send(k, o);
         const uint64_t sid = o.session_id;
         m.wait_for(k, [sid](const net::Message& msg) {

@@ -70,9 +70,12 @@ struct RemoteConfig {
     // answering there with another key is refused. Addresses not listed: whoever answers.
     std::map<std::string, net::Key32> pinned;
     // Audits (client/audit.h): with verify_rate > 0 the hops sign receipts and
-    // auditors[i] ("host:port", "" for none) re-runs hop i's layers; a batch is
-    // sent after a step with probability verify_rate.
+    // auditors[i] ("host:port", "" for none) re-runs hop i's layers: after a
+    // step, with probability verify_rate, the hop's latest step (sampled mode),
+    // or every step since the last batch (verify_every: no wrong position
+    // ever reaches the text, at the cost of a full re-run).
     double verify_rate = 0;
+    bool verify_every = false;
     double verify_tolerance = 0;  // 0: kDefaultVerifyTolerance
     std::vector<std::string> auditors;
     std::optional<net::Key32> pinned_identity(const std::string& address) const {

@@ -85,7 +85,9 @@ GenerateResult generate(Session& session, const model::Tokenizer& tok, Sampler& 
     auto rewind = [&](const Rewind& rw) {
         const int kept = rw.pos() - base;  // positions still good, relative to this call
         if (kept < 0) throw std::runtime_error(std::string("an earlier turn turned out wrong: ") + rw.what());
-        const size_t keep = std::max(np, size_t(kept) + 1);
+        // Text that went out stays (sampled verification finds some wrong positions
+        // after their text was released): those tokens are evaluated again, not redrawn.
+        const size_t keep = std::max({np, size_t(kept) + 1, emitted});
         if (keep < toks.size()) {
             sampler.restore(drawn.at(keep - first_drawn));
             drawn.resize(keep - first_drawn);

@@ -1,5 +1,7 @@
 #include "engine/layer_span.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -48,6 +50,38 @@ KvCache::KvCache(const SpanWeights& span, int n_ctx, int n_layers)
     if (n_layers_ <= 0 || n_layers_ > span.n_layers()) throw ModelError("KV cache for " + std::to_string(n_layers_) + " layers of a " + std::to_string(span.n_layers()) + "-layer span");
     k_.resize(size_t(n_layers_) * n_ctx * k_dim_);
     v_.resize(size_t(n_layers_) * n_ctx * v_dim_);
+}
+
+std::vector<uint8_t> KvCache::copy_rows(int pos, int n) const {
+    if (pos < 0 || n < 0 || pos + n > n_past_) throw std::out_of_range("KV rows outside the cached positions");
+    std::vector<uint8_t> out(rows_bytes(n));
+    uint8_t* o = out.data();
+    for (int p = pos; p < pos + n; ++p) {
+        for (int l = 0; l < n_layers_; ++l) {
+            for (const auto& [src, dim] : {std::pair{&k_, k_dim_}, std::pair{&v_, v_dim_}}) {
+                const size_t bytes = size_t(dim) * sizeof(uint16_t);
+                std::memcpy(o, src->data() + (size_t(l) * n_ctx_ + p) * dim, bytes);
+                o += bytes;
+            }
+        }
+    }
+    return out;
+}
+
+void KvCache::load_rows(int pos, int n, const uint8_t* data, size_t size) {
+    if (pos < 0 || n < 0 || pos > n_past_ || pos + n > n_ctx_ || size != rows_bytes(n))
+        throw std::out_of_range("KV rows for positions " + std::to_string(pos) + "+" + std::to_string(n) + " (" + std::to_string(size) +
+                                " bytes) do not fit a cache of " + std::to_string(n_past_) + " past, n_ctx " + std::to_string(n_ctx_));
+    for (int p = pos; p < pos + n; ++p) {
+        for (int l = 0; l < n_layers_; ++l) {
+            for (auto [dst, dim] : {std::pair{&k_, k_dim_}, std::pair{&v_, v_dim_}}) {
+                const size_t bytes = size_t(dim) * sizeof(uint16_t);
+                std::memcpy(dst->data() + (size_t(l) * n_ctx_ + p) * dim, data, bytes);
+                data += bytes;
+            }
+        }
+    }
+    n_past_ = pos + n;
 }
 
 uint64_t KvCache::bytes_for(const SpanWeights& span, int n_ctx, int n_layers) {

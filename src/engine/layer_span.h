@@ -58,6 +58,15 @@ public:
     int n_past() const { return n_past_; }
     void set_n_past(int n) { n_past_ = n; }
     uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+    // The rows of positions [pos, pos + n) of every layer, as bytes: per
+    // position, per layer its K row then its V row (f16), so that the rows of
+    // consecutive steps concatenate. A hop's receipt carries them so that a
+    // replica can take over its history and re-run one sampled step (client/audit.h).
+    size_t rows_bytes(int n) const { return size_t(n) * n_layers_ * (k_dim_ + v_dim_) * sizeof(uint16_t); }
+    std::vector<uint8_t> copy_rows(int pos, int n) const;
+    // Loads rows_bytes(n) bytes of that layout at positions [pos, pos + n) and sets
+    // n_past to pos + n. Throws std::out_of_range when pos > n_past or it does not fit.
+    void load_rows(int pos, int n, const uint8_t* data, size_t size);
     static uint64_t bytes_for(const SpanWeights& span, int n_ctx, int n_layers = -1);
 
 private:

@@ -42,7 +42,7 @@ std::vector<uint8_t> commit_statement(uint64_t next_session_id, uint32_t pos, ui
 
 std::vector<uint8_t> receipt_statement(const Key32& model_id, const Receipt& r) {
     std::vector<uint8_t> t;
-    put_label(t, "llm-node step receipt v1");
+    put_label(t, "llm-node step receipt v2");
     put(t, model_id);
     put_u64(t, r.session_id);
     put_u32(t, r.pos);
@@ -51,6 +51,7 @@ std::vector<uint8_t> receipt_statement(const Key32& model_id, const Receipt& r) 
     put(t, r.in_digest);
     put(t, r.out_digest);
     put(t, r.prev_commit);
+    put(t, r.kv_digest);
     return t;
 }
 
@@ -61,6 +62,7 @@ void sign_receipt(Receipt& r, const Key32& model_id, const Identity& id) {
 
 bool receipt_valid(const Receipt& r, const Key32& model_id, const Key32& hop) {
     if (hidden_digest(r.hidden) != r.out_digest) return false;
+    if (!r.kv.empty() && hidden_digest(r.kv) != r.kv_digest) return false;
     const std::vector<uint8_t> t = receipt_statement(model_id, r);
     return verify_signature(hop, r.signature, t.data(), t.size());
 }

@@ -48,7 +48,8 @@ struct OpenSession {
     uint8_t wire_dtype = uint8_t(WireDType::f16);
     Key32 prev_hop{};               // identity allowed to send STEPs besides the owner (zeros: owner only)
     Key32 next_hop_id{};            // identity the next hop must prove (zeros: whoever answers)
-    uint8_t audit = 0;              // 1: sign each step's output and send the owner a RECEIPT (net/audit.h)
+    uint8_t audit = 0;              // 1: sign each step's output and send the owner a RECEIPT (net/audit.h);
+                                    // 2: the receipts carry the step's KV rows too, and replays are taken
     // 0: the node's own kernels; else 1 + tensor::Isa: run this session's steps
     // with those (a replica re-running a hop's steps with the hop's kernels).
     uint8_t isa = 0;
@@ -66,7 +67,12 @@ struct Step {
     // Audited sessions, between span hops: the sending hop's signature over
     // these bytes (net/audit.h commit_statement); zeros otherwise.
     Sig64 commit{};
-    template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(hidden); v(commit); }
+    // A replica's replay (sessions opened with audit 2, from the owner only):
+    // the audited hop's KV rows of positions [kv_from, pos) (engine::KvCache
+    // layout), loaded before the step runs. Empty otherwise.
+    uint32_t kv_from = 0;
+    std::vector<uint8_t> kv;
+    template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(hidden); v(commit); v(kv_from); v(kv); }
 };
 
 // The last hop's output for a step, sent back to the client.

@@ -71,7 +71,9 @@ struct Receipt {
     Sig64 signature{};                // by the hop, over net::receipt_statement
     Sig64 prev_commit{};              // the previous hop's commitment that came with the input (zeros at the first hop)
     std::vector<uint8_t> hidden;      // the output
-    template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(in_digest); v(out_digest); v(signature); v(prev_commit); v(hidden); }
+    Key32 kv_digest{};                // audit 2: BLAKE2b-256 of the step's KV rows (zeros otherwise)
+    std::vector<uint8_t> kv;          // audit 2: those rows (engine::KvCache::copy_rows)
+    template <class V> void visit(V& v) { v(session_id); v(pos); v(n_tokens); v(dtype); v(in_digest); v(out_digest); v(signature); v(prev_commit); v(hidden); v(kv_digest); v(kv); }
 };
 
 }  // namespace llmn::net

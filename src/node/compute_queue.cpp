@@ -63,8 +63,25 @@ std::vector<ComputeDone> ComputeQueue::run_pass(std::vector<ComputeJob>& batch) 
     std::vector<engine::SeqSlice> slices;
     std::vector<ComputeJob*> ok;
     for (ComputeJob& j : batch) {
-        if (std::string e = misfit(j); !e.empty()) {
+        auto failed = [&](std::string e) {
             done.push_back(ComputeDone{j.session_id, j.pos, j.n_tokens, {}, std::move(e)});
+            done.back().charged = j.charged;
+        };
+        if (!j.kv.empty()) {  // a replay: the audited hop's history first
+            try {
+                j.cache->load_rows(j.kv_from, j.pos - j.kv_from, j.kv.data(), j.kv.size());
+            } catch (const std::exception& e) {
+                failed(e.what());
+                continue;
+            }
+            std::vector<uint8_t>().swap(j.kv);
+        }
+        if (j.n_tokens == 0) {  // only rows to load
+            failed("");
+            continue;
+        }
+        if (std::string e = misfit(j); !e.empty()) {
+            failed(std::move(e));
             continue;
         }
         slices.push_back({j.cache.get(), j.pos, j.n_tokens});
@@ -83,7 +100,10 @@ std::vector<ComputeDone> ComputeQueue::run_pass(std::vector<ComputeJob>& batch) 
         if (ok[0]->isa >= 0) isa.emplace(tensor::Isa(ok[0]->isa));
         runner_.forward(hidden.data(), slices, pool_, ok[0]->first, ok[0]->last);
     } catch (const std::exception& e) {
-        for (ComputeJob* j : ok) done.push_back(ComputeDone{j->session_id, j->pos, j->n_tokens, {}, e.what()});
+        for (ComputeJob* j : ok) {
+            done.push_back(ComputeDone{j->session_id, j->pos, j->n_tokens, {}, e.what()});
+            done.back().charged = j->charged;
+        }
         return done;
     }
     const int64_t t_finished = steady_ns();
@@ -95,6 +115,8 @@ std::vector<ComputeDone> ComputeQueue::run_pass(std::vector<ComputeJob>& batch) 
         tokens_ += j->n_tokens;
         std::vector<float> out = ok.size() == 1 ? std::move(hidden) : std::vector<float>(hidden.begin() + off, hidden.begin() + off + n);
         done.push_back(ComputeDone{j->session_id, j->pos, j->n_tokens, std::move(out), {}, j->t_arrived, t_started, t_finished});
+        done.back().charged = j->charged;
+        if (j->want_kv) done.back().kv = j->cache->copy_rows(j->pos, j->n_tokens);
         off += n;
     }
     return done;
@@ -102,9 +124,9 @@ std::vector<ComputeDone> ComputeQueue::run_pass(std::vector<ComputeJob>& batch) 
 
 bool ComputeQueue::keeps_bits(const std::vector<ComputeJob>& batch, int tokens, const ComputeJob& next) {
     const int total = tokens + next.n_tokens;
-    if (next.exact && !engine::pass_keeps_bits(next.n_tokens, total)) return false;
+    if (next.exact && next.n_tokens > 0 && !engine::pass_keeps_bits(next.n_tokens, total)) return false;
     for (const ComputeJob& j : batch)
-        if (j.exact && !engine::pass_keeps_bits(j.n_tokens, total)) return false;
+        if (j.exact && j.n_tokens > 0 && !engine::pass_keeps_bits(j.n_tokens, total)) return false;
     return true;
 }
 

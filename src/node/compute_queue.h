@@ -32,6 +32,10 @@ struct ComputeJob {
     // Audited: shares a pass only where that keeps its bits (engine::pass_keeps_bits),
     // so that a replica re-running the step alone gets the same output.
     bool exact = false;
+    bool want_kv = false;       // audit 2: hand back the step's KV rows (ComputeDone::kv)
+    int kv_from = 0;            // a replay: KV rows of [kv_from, pos) to load first
+    std::vector<uint8_t> kv;    // (n_tokens 0: only load them)
+    uint64_t charged = 0;       // bytes counted in its session's in_compute_bytes
 };
 
 struct ComputeDone {
@@ -41,6 +45,8 @@ struct ComputeDone {
     std::vector<float> hidden;  // the span's output
     std::string error;          // non-empty when the step failed
     int64_t t_arrived = 0, t_started = 0, t_finished = 0;  // steady-clock ns
+    std::vector<uint8_t> kv;    // the step's KV rows, when asked for
+    uint64_t charged = 0;       // the job's
 };
 
 inline int64_t steady_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }

@@ -172,6 +172,7 @@ awaitable<void> Node::Impl::on_open(const std::shared_ptr<net::Link>& link, cons
     if (!why.empty()) co_return send_error(link, o.session_id, code, why);
     if (o.isa > 3 || (o.isa && !tensor::isa_supported(tensor::Isa(o.isa - 1))))
         co_return send_error(link, o.session_id, net::Errc::bad_message, "this node cannot run the kernel set asked for");
+    if (o.audit > 2) co_return send_error(link, o.session_id, net::Errc::bad_message, "unknown audit mode " + std::to_string(o.audit));
     std::shared_ptr<net::Link> next;
     if (!o.next_hop.empty()) {
         Reservation hold(*this, kv_need);  // opens racing through this await see it in the caps
@@ -189,6 +190,7 @@ awaitable<void> Node::Impl::on_open(const std::shared_ptr<net::Link>& link, cons
     s.next_addr = o.next_hop;
     s.next_session_id = o.next_session_id;
     s.audit = o.audit != 0;
+    s.audit_kv = o.audit == 2;
     s.isa = int(o.isa) - 1;
     send(link, net::Opened{o.session_id, o.max_tokens});
 }
@@ -203,7 +205,8 @@ void Node::Impl::on_step(const std::shared_ptr<net::Link>& link, net::Step& st) 
     s.last_active = s.last_step = Clock::now();
     const int d = model->config().n_embd;
     auto owner = s.owner.lock();
-    if (st.n_tokens == 0 || st.n_tokens > 4096)
+    if (!replay_fits(s, *link, st)) return send_error(owner, s.id, net::Errc::bad_message, "a replay whose KV rows do not fit this session");
+    if ((st.n_tokens == 0 && st.kv.empty()) || st.n_tokens > 4096)
         return send_error(owner, s.id, net::Errc::bad_message, "step of " + std::to_string(st.n_tokens) + " tokens");
     // Sizes before any allocation: a 30-byte STEP must not make us zero n_tokens x n_embd floats.
     const size_t per_value = st.dtype == uint8_t(net::WireDType::f32) ? 4 : st.dtype == uint8_t(net::WireDType::f16) ? 2 : 0;
@@ -225,6 +228,9 @@ void Node::Impl::on_step(const std::shared_ptr<net::Link>& link, net::Step& st) 
     job.last = s.last;
     job.isa = s.isa;
     job.exact = s.audit;
+    job.want_kv = s.audit_kv;
+    job.kv_from = int(st.kv_from);
+    job.kv = std::move(st.kv);
     job.hidden.resize(size_t(st.n_tokens) * d);
     job.t_arrived = steady_ns();
     try {
@@ -241,14 +247,15 @@ void Node::Impl::on_step(const std::shared_ptr<net::Link>& link, net::Step& st) 
                       unsigned(st.n_tokens), h[0], h[1], h[2], h[3]);
         log_line(line);
     }
-    if (!note_step_in(s, link, st)) return;
+    if (st.n_tokens > 0 && !note_step_in(s, link, st)) return;
     ++stats.steps;
     if (!s.in_steps.empty() && s.in_steps.back().fault && fault->mode() == FaultHook::Mode::identity)
         return on_done(ComputeDone{s.id, job.pos, job.n_tokens, std::move(job.hidden), "", job.t_arrived, 0, 0});
     // A step of this session still in the compute thread or its finished output not yet
     // sent (on_done is posted to this thread): running this one inline would overtake it.
     const bool session_idle = s.in_compute_bytes == 0;
-    s.in_compute_bytes += job.hidden.size() * sizeof(float);  // until on_done
+    job.charged = job.hidden.size() * sizeof(float) + job.kv.size();
+    s.in_compute_bytes += job.charged;  // until on_done
     s.step_link = link.get();
     // A lone session's decode step runs right here (nothing to batch it with, and two
     // thread hand-offs fewer per hop); while other sessions step, it joins the batches.
@@ -275,9 +282,10 @@ void Node::Impl::on_done(ComputeDone done) {
     auto it = sessions.find(done.session_id);
     if (it == sessions.end()) return;  // closed meanwhile
     Session& s = it->second;
-    s.in_compute_bytes -= std::min<uint64_t>(s.in_compute_bytes, uint64_t(done.n_tokens) * model->config().n_embd * sizeof(float));
+    s.in_compute_bytes -= std::min<uint64_t>(s.in_compute_bytes, done.charged);
     auto owner = s.owner.lock();
     if (!done.error.empty()) return send_error(owner, s.id, net::Errc::compute_failed, done.error);
+    if (done.n_tokens == 0) return;  // a replay's rows, loaded
     const std::optional<Session::InStep> in = take_step_in(s, done.pos);
     if (in && in->fault && fault->mode() == FaultHook::Mode::noise) fault->add_noise(done.hidden.data(), done.n_tokens, model->config().n_embd);
     if (in && in->fault && fault->mode() == FaultHook::Mode::stale) fault->swap_stale(done.hidden);

@@ -31,6 +31,14 @@ bool Node::Impl::note_step_in(Session& s, const std::shared_ptr<net::Link>& from
     return true;
 }
 
+// A replay (client/audit.h): the audited hop's KV rows, from the owner of an
+// audit-2 session, exactly the positions between kv_from and the step. True for plain steps.
+bool Node::Impl::replay_fits(const Session& s, const net::Link& from, const net::Step& st) const {
+    if (st.kv.empty()) return true;
+    const auto owner = s.owner.lock();
+    return s.audit_kv && owner.get() == &from && st.kv_from <= st.pos && st.kv.size() == s.cache->rows_bytes(int(st.pos - st.kv_from));
+}
+
 std::optional<Node::Impl::Session::InStep> Node::Impl::take_step_in(Session& s, int pos) {
     while (!s.in_steps.empty()) {
         Session::InStep in = s.in_steps.front();
@@ -40,7 +48,7 @@ std::optional<Node::Impl::Session::InStep> Node::Impl::take_step_in(Session& s, 
     return std::nullopt;
 }
 
-void Node::Impl::send_receipt(const Session& s, const std::shared_ptr<net::Link>& owner, const Session::InStep& in, const ComputeDone& done,
+void Node::Impl::send_receipt(const Session& s, const std::shared_ptr<net::Link>& owner, const Session::InStep& in, ComputeDone& done,
                               uint8_t dtype, const net::Key32& out_digest, std::vector<uint8_t> hidden) {
     net::Receipt r;
     r.session_id = s.id;
@@ -50,6 +58,10 @@ void Node::Impl::send_receipt(const Session& s, const std::shared_ptr<net::Link>
     r.in_digest = in.in_digest;
     r.out_digest = out_digest;
     r.prev_commit = in.prev_commit;
+    if (s.audit_kv) {
+        r.kv = std::move(done.kv);
+        r.kv_digest = net::hidden_digest(r.kv);
+    }
     net::sign_receipt(r, model_id, identity);
     r.hidden = std::move(hidden);
     send(owner, std::move(r));

@@ -52,6 +52,7 @@ struct Node::Impl {
         Clock::time_point last_active;
         Clock::time_point last_step{};  // of a step (not an open): who is generating now
         bool audit = false;             // OPEN_SESSION.audit: commitments and receipts (net/audit.h)
+        bool audit_kv = false;          // OPEN_SESSION.audit 2: receipts carry KV rows, replays are taken
         int isa = -1;                   // OPEN_SESSION.isa - 1: the kernels its steps run on (-1: the node's)
         // What on_done needs of each step in flight (audited sessions, or a fault hook).
         struct InStep {
@@ -138,7 +139,8 @@ struct Node::Impl {
     // --- node_audit.cpp: audited sessions and the test fault hook
     bool note_step_in(Session& s, const std::shared_ptr<net::Link>& from, const net::Step& st);
     std::optional<Session::InStep> take_step_in(Session& s, int pos);
-    void send_receipt(const Session& s, const std::shared_ptr<net::Link>& owner, const Session::InStep& in, const ComputeDone& done,
+    bool replay_fits(const Session& s, const net::Link& from, const net::Step& st) const;
+    void send_receipt(const Session& s, const std::shared_ptr<net::Link>& owner, const Session::InStep& in, ComputeDone& done,
                       uint8_t dtype, const net::Key32& out_digest, std::vector<uint8_t> hidden);
     awaitable<bool> wait_for_room(const std::shared_ptr<net::Link>& link);
     awaitable<void> serve_link(asio::ip::tcp::socket socket);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <ostream>
 #include <thread>
 
 #include "engine/layer_span.h"
@@ -22,6 +23,7 @@ struct Case {
     tensor::DType type;
     const char* name;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }  // test names without addresses
 
 std::vector<float> input_rows(int n, int d, float phase) {
     std::vector<float> h(size_t(n) * d);
@@ -119,6 +121,45 @@ TEST(IsaScope, BorrowsAnotherIsaForThisThreadOnly) {
     for (tensor::Isa isa : {tensor::Isa::avx2, tensor::Isa::avx512}) {
         if (!tensor::isa_supported(isa)) EXPECT_THROW(tensor::IsaScope s(isa), std::invalid_argument);
     }
+}
+
+}  // namespace
+}  // namespace llmn::engine
+
+namespace llmn::engine {
+namespace {
+
+// A replica takes over a hop's history from its KV rows (KvCache::copy_rows /
+// load_rows) and runs the next step: the same bits as the hop.
+TEST(KvRows, AReplicaLoadedWithTheHopsRowsRunsTheNextStepToTheBit) {
+    testing::RandomModelSpec spec;
+    spec.n_layer = 3;
+    spec.weight_type = tensor::DType::q8_0;
+    auto m = Model::load(testing::write_random_model(spec, testing::temp_path("kv-rows.gguf")));
+    auto w = std::make_shared<const SpanWeights>(m, 1, 3);
+    const int d = m->config().n_embd;
+    tensor::ThreadPool pool(2);
+    SpanRunner hop_runner(w), replica_runner(w);
+    KvCache hop(*w, 32), replica(*w, 32);
+    std::vector<float> prompt = input_rows(6, d, 0.0f), step = input_rows(1, d, 1.0f);
+    hop_runner.forward(prompt.data(), {SeqSlice{&hop, 0, 6}}, pool);
+    std::vector<float> next = input_rows(1, d, 2.0f);
+    hop_runner.forward(next.data(), {SeqSlice{&hop, 6, 1}}, pool);
+    // The replica gets positions [0, 7) in two pieces, as receipts bring them.
+    std::vector<uint8_t> first = hop.copy_rows(0, 6), second = hop.copy_rows(6, 1);
+    EXPECT_EQ(first.size(), hop.rows_bytes(6));
+    std::vector<uint8_t> both = first;  // consecutive steps' rows concatenate
+    both.insert(both.end(), second.begin(), second.end());
+    replica.load_rows(0, 7, both.data(), both.size());
+    EXPECT_EQ(replica.n_past(), 7);
+    EXPECT_EQ(replica.copy_rows(0, 7), hop.copy_rows(0, 7));
+    std::vector<float> at_hop = step, at_replica = step;
+    hop_runner.forward(at_hop.data(), {SeqSlice{&hop, 7, 1}}, pool);
+    replica_runner.forward(at_replica.data(), {SeqSlice{&replica, 7, 1}}, pool);
+    EXPECT_EQ(at_hop, at_replica);
+    EXPECT_EQ(replica.copy_rows(7, 1), hop.copy_rows(7, 1));
+    EXPECT_THROW(replica.load_rows(9, 1, second.data(), second.size()), std::out_of_range);  // a gap
+    EXPECT_THROW(replica.load_rows(0, 2, second.data(), second.size()), std::out_of_range);  // wrong size
 }
 
 }  // namespace

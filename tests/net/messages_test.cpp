@@ -110,6 +110,8 @@ std::vector<Message> samples() {
     for (size_t i = 0; i < receipt.signature.size(); ++i) receipt.signature[i] = uint8_t(i * 5);
     for (size_t i = 0; i < receipt.prev_commit.size(); ++i) receipt.prev_commit[i] = uint8_t(i * 7);
     receipt.hidden = bytes(2 * 64 * 2, 8);
+    receipt.kv_digest = key(22);
+    receipt.kv = bytes(2 * 32, 6);
     return {hello, auth, open, step, result, close, error, ping, pong, opened, info, extend, cell, join, ready, layer,
             dial_back, dial_result, RelayRegister{}, registered, relay_dial, RelayIncoming{77}, RelayAccept{77}, relay_ready,
             ProbeRequest{5, "1.2.3.4:5,6.7.8.9:10"}, ProbeAnswer{5, "1.2.3.4:5", key(19), 1234, bytes(40, 3)}, receipt};
@@ -128,6 +130,18 @@ TEST(Messages, SamplesCoverEveryKind) {
     const auto all = samples();
     ASSERT_EQ(all.size(), std::variant_size_v<Message>);
     for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].index(), i);
+}
+
+TEST(Messages, AReplayStepCarriesItsKvRows) {
+    const Step replay{41, 9, 1, 1, bytes(64 * 2, 2), {}, 3, bytes(6 * 16, 4)};  // a replica's replay: KV rows first
+    const std::vector<uint8_t> wire = encode(replay);
+    const Step back = std::get<Step>(decode(wire.data(), wire.size()));
+    EXPECT_EQ(back.kv_from, 3u);
+    EXPECT_EQ(back.kv, replay.kv);
+    EXPECT_EQ(encode(back), wire);
+    DecodeLimits small;
+    small.max_bytes = 64;  // KV rows obey the payload limit like hidden states
+    EXPECT_NE(decode_error(wire, small), Errc::ok);
 }
 
 TEST(Messages, EveryKindRoundTripsToTheSameBytes) {
@@ -251,7 +265,7 @@ TEST(Messages, ErrorsNameTheMessageAndTheLimit) {
 
 TEST(Messages, ToStringIsOneLineWithByteVectorsAsSizes) {
     const std::string s = to_string(samples()[3]);
-    EXPECT_EQ(s, "step{5, 17, 3, 1, <384 bytes>, 01020304..}");
+    EXPECT_EQ(s, "step{5, 17, 3, 1, <384 bytes>, 01020304.., 0, <0 bytes>}");
     Error err;
     err.text = "bad\nline";
     EXPECT_EQ(to_string(err).find('\n'), std::string::npos);

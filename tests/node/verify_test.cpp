@@ -133,7 +133,8 @@ protected:
         ResilientConfig rc;
         rc.remote.n_ctx = 4096;
         rc.remote.wire_f32 = true;  // the single-process tokens, exactly
-        rc.remote.verify_rate = kDefaultVerifyRate;
+        rc.remote.verify_rate = cheat_rate_;
+        rc.remote.verify_every = every_;
         rc.trusted_nodes = true;
         rc.initial_route = first_route;
         return rc;
@@ -162,14 +163,30 @@ protected:
                 if (w.caught_at() > 0) limit = std::min(limit, int(got.ids.size()) + after_catch);
             }
             got.ids.resize(size_t(std::min<int>(int(got.ids.size()), n_tokens)));
-            EXPECT_EQ(got.ids, std::vector<int32_t>(want.ids.begin(), want.ids.begin() + long(got.ids.size())))
-                << "run " << r << ": the output differs from the single process";
+            const bool exact = got.ids == std::vector<int32_t>(want.ids.begin(), want.ids.begin() + long(got.ids.size()));
+            exact_runs_ += exact;
+            // Every-position mode never lets a wrong position into the text; sampled mode
+            // lets the cheat's unchecked steps through until it is caught (client/audit.h).
+            if (every_) EXPECT_TRUE(exact) << "run " << r << ": the output differs from the single process";
             EXPECT_NE(s.route()[1], cheat.address()) << "run " << r << ": the cheat is still on the route";
             caught.push_back(w.caught_at());
         }
         return caught;
     }
 
+    // The cheat cases' rate: the figures (caught within 32 tokens in 99%)
+    // need at least 0.14 in sampled mode (1 - 0.86^33); the default 0.1 gives 97%.
+    double cheat_rate_ = std::getenv("LLM_NODE_VERIFY_RATE") ? std::atof(std::getenv("LLM_NODE_VERIFY_RATE")) : 0.2;
+    bool every_ = false;
+    int exact_runs_ = 0;  // runs whose tokens were the single process's
+    // The modes the cheat cases run in: both, or LLM_NODE_VERIFY_MODE=every|sampled (bench runs).
+    static std::vector<bool> modes() {
+        const char* m = std::getenv("LLM_NODE_VERIFY_MODE");
+        if (m && std::string(m) == "every") return {true};
+        if (m && std::string(m) == "sampled") return {false};
+        return {true, false};
+    }
+    static const char* mode_name(bool every) { return every ? "every position" : "sampled"; }
     std::shared_ptr<const engine::Model> model_;
     std::unique_ptr<model::Tokenizer> tok_;
     std::vector<int32_t> prompt_;
@@ -205,37 +222,37 @@ TEST_F(Verify, HonestNodesOnDifferentKernelsAndWiresAreNeverFlagged) {
     int positions = runs_or(0) > 0 ? 2600 : 1300;  // per session; 4 sessions
     if (const char* p = std::getenv("LLM_NODE_VERIFY_POSITIONS")) positions = std::atoi(p);
     uint64_t audited = 0;
-    for (bool f32 : {false, true})
-        for (bool swap : {false, true}) {
-            RemoteConfig rc;
-            rc.n_ctx = 4096;
-            rc.wire_f32 = f32;
-            rc.verify_rate = kDefaultVerifyRate;
-            std::vector<std::string> route = {a1->address(), b1->address()}, replicas = {a2->address(), b2->address()};
-            if (swap) std::swap(route, replicas);
-            rc.auditors = replicas;
-            if (const char* t = std::getenv("LLM_NODE_VERIFY_TOLERANCE")) rc.verify_tolerance = std::atof(t);  // calibration runs
-            if (std::getenv("LLM_NODE_VERIFY_RATE")) rc.verify_rate = std::atof(std::getenv("LLM_NODE_VERIFY_RATE"));
-            const auto t0 = std::chrono::steady_clock::now();
-            RemoteSession s(model_, route, rc, pool_);
-            std::vector<float> logits;
-            s.eval(prompt_, logits);
-            while (s.n_past() < positions) s.eval({testing::argmax(logits)}, logits);
-            ASSERT_NO_THROW(s.settle());
-            EXPECT_EQ(s.verified(), s.n_past());
-            EXPECT_EQ(s.positions_audited(), 2u * uint64_t(s.n_past()));
-            audited += s.positions_audited() / 2;
-            std::printf("verify: wire %s, %s route: %llu positions, largest honest error %.6f, mean %.6f, %.2f s\n", f32 ? "f32" : "f16",
-                        swap ? "swapped" : "first", (unsigned long long)s.n_past(), s.audit_max_error(), s.audit_mean_error(),
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        }
+    for (bool every : {true, false})
+        for (bool f32 : {false, true})
+            for (bool swap : {false, true}) {
+                RemoteConfig rc;
+                rc.n_ctx = 4096;
+                rc.wire_f32 = f32;
+                rc.verify_every = every;
+                rc.verify_rate = every ? kDefaultVerifyRate : 1.0;  // sampled: every step replayed from the hop's KV rows
+                if (const char* r = std::getenv("LLM_NODE_VERIFY_HONEST_RATE")) rc.verify_rate = std::atof(r);
+                std::vector<std::string> route = {a1->address(), b1->address()}, replicas = {a2->address(), b2->address()};
+                if (swap) std::swap(route, replicas);
+                rc.auditors = replicas;
+                if (const char* t = std::getenv("LLM_NODE_VERIFY_TOLERANCE")) rc.verify_tolerance = std::atof(t);  // calibration runs
+                const auto t0 = std::chrono::steady_clock::now();
+                RemoteSession s(model_, route, rc, pool_);
+                std::vector<float> logits;
+                s.eval(prompt_, logits);
+                while (s.n_past() < (every ? positions : positions / 2)) s.eval({testing::argmax(logits)}, logits);
+                ASSERT_NO_THROW(s.settle());
+                EXPECT_EQ(s.verified(), s.n_past());
+                EXPECT_EQ(s.positions_audited(), 2u * uint64_t(s.n_past()));
+                audited += s.positions_audited() / 2;
+                std::printf("verify: %s, wire %s, %s route: %llu positions, %llu audited, largest honest error %.6f, mean %.6f, %.2f s\n",
+                            every ? "every position" : "sampled", f32 ? "f32" : "f16", swap ? "swapped" : "first",
+                            (unsigned long long)s.n_past(), (unsigned long long)s.positions_audited(), s.audit_max_error(),
+                            s.audit_mean_error(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            }
     std::printf("verify: %llu honest positions audited on both hops, no alarm\n", (unsigned long long)audited);
-    EXPECT_GE(audited, 4u * 1300u);
+    EXPECT_GE(audited, uint64_t(6 * positions * 95 / 100));
 }
 
-// Quantized weights, where kernels differ by more than any useful tolerance
-// (bench/RESULTS.md "Verification"): each replica runs its hop's kernel set, so
-// honest hops and replicas agree to the bit, whatever kernels the nodes run on.
 TEST_F(Verify, HonestQuantizedHopsAreReRunWithTheirOwnKernelsAndAgreeToTheBit) {
     testing::RandomModelSpec spec;
     spec.n_layer = 4;
@@ -250,7 +267,8 @@ TEST_F(Verify, HonestQuantizedHopsAreReRunWithTheirOwnKernelsAndAgreeToTheBit) {
     for (bool swap : {false, true}) {
         RemoteConfig rc;
         rc.n_ctx = 4096;
-        rc.verify_rate = kDefaultVerifyRate;
+        rc.verify_every = !swap;  // the first route re-runs every position, the other replays each step from KV rows
+        rc.verify_rate = swap ? 1.0 : kDefaultVerifyRate;
         std::vector<std::string> route = {a1->address(), b1->address()}, replicas = {a2->address(), b2->address()};
         if (swap) std::swap(route, replicas);
         rc.auditors = replicas;
@@ -272,16 +290,20 @@ TEST_F(Verify, ANodeAddingOnePercentNoiseToEveryStepIsCaughtAndTheOutputStaysExa
     auto cheat = node_with(tail_span(), {{"LLM_NODE_FAULT", "noise=0.01"}}), b = node_with(tail_span(), {});
     const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
     const int runs = runs_or(20);
-    const std::vector<int> caught = cheat_runs(*a, *cheat, all, runs, 40, 4);
-    int within32 = 0, sum = 0;
-    for (int c : caught) {
-        within32 += c > 0 && c <= 32;
-        sum += c;
+    for (bool every : modes()) {
+        every_ = every;
+        exact_runs_ = 0;
+        const std::vector<int> caught = cheat_runs(*a, *cheat, all, runs, 40, 4);
+        int within32 = 0, sum = 0;
+        for (int c : caught) {
+            within32 += c > 0 && c <= 32;
+            sum += c;
+        }
+        std::printf("verify: %s, rate %.2f, noise 1%% on every step: caught within 32 tokens in %d of %d runs (mean %.1f evals), "
+                    "output = single process in %d\n", mode_name(every), cheat_rate_, within32, runs, double(sum) / runs, exact_runs_);
+        EXPECT_GE(within32, runs * 95 / 100);  // 99% over the 200 runs of bench/verify_bench.sh
+        for (int c : caught) EXPECT_GT(c, 0);
     }
-    std::printf("verify: noise 1%% on every step: caught within 32 tokens in %d of %d runs (mean %.1f evals)\n", within32, runs,
-                double(sum) / runs);
-    EXPECT_GE(within32, runs * 95 / 100);  // 99% over the 200 runs of bench/verify_bench.sh
-    for (int c : caught) EXPECT_GT(c, 0);
 }
 
 TEST_F(Verify, ANodeCorruptingOneStepInAHundredIsCaughtWithinTwoThousandTokens) {
@@ -289,20 +311,28 @@ TEST_F(Verify, ANodeCorruptingOneStepInAHundredIsCaughtWithinTwoThousandTokens) 
     auto cheat = node_with(tail_span(), {{"LLM_NODE_FAULT", "noise=0.01,every=100"}}), b = node_with(tail_span(), {});
     const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
     const int runs = runs_or(4);
-    const std::vector<int> caught = cheat_runs(*a, *cheat, all, runs, 2000, 8);
-    int within = 0;
-    for (int c : caught) within += c > 0 && c <= 2000;
-    std::printf("verify: noise 1%% on 1 step in 100: caught within 2000 tokens in %d of %d runs\n", within, runs);
-    EXPECT_GE(within, runs * 95 / 100);
+    for (bool every : modes()) {
+        every_ = every;
+        exact_runs_ = 0;
+        const std::vector<int> caught = cheat_runs(*a, *cheat, all, runs, 2000, 8);
+        int within = 0;
+        for (int c : caught) within += c > 0 && c <= 2000;
+        std::printf("verify: %s, rate %.2f, noise 1%% on 1 step in 100: caught within 2000 tokens in %d of %d runs, output = single process in %d\n",
+                    mode_name(every), cheat_rate_, within, runs, exact_runs_);
+        EXPECT_GE(within, runs * 95 / 100);
+    }
 }
 
 TEST_F(Verify, NodesSkippingTheirLayersOrReplayingOldAnswersAreCaught) {
-    for (const char* fault : {"identity", "stale"}) {
-        auto a = node_with(head_span(), {}), a2 = node_with(head_span(), {});
-        auto cheat = node_with(tail_span(), {{"LLM_NODE_FAULT", fault}}), b = node_with(tail_span(), {});
-        const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
-        const std::vector<int> caught = cheat_runs(*a, *cheat, all, 2, 40, 4);
-        for (int c : caught) EXPECT_GT(c, 0) << fault;
+    for (bool every : modes()) {
+        every_ = every;
+        for (const char* fault : {"identity", "stale"}) {
+            auto a = node_with(head_span(), {}), a2 = node_with(head_span(), {});
+            auto cheat = node_with(tail_span(), {{"LLM_NODE_FAULT", fault}}), b = node_with(tail_span(), {});
+            const std::vector<std::string> all = {a->address(), a2->address(), cheat->address(), b->address()};
+            const std::vector<int> caught = cheat_runs(*a, *cheat, all, 2, 40, 4);
+            for (int c : caught) EXPECT_GT(c, 0) << fault << ", " << mode_name(every);
+        }
     }
 }
 
