@@ -29,16 +29,20 @@ for span in "0:$half" "0:$half" "$half:$n_layer" "$half:$n_layer"; do
 done
 nodes=$(IFS=,; echo "${addrs[*]}")
 cpu() {  # user+sys clock ticks of the four nodes
-  local t=0; for i in 0 1 2 3; do t=$((t + $(awk '{print $14 + $15}' /proc/$(cat "$dir/pid$i")/stat))); done; echo $t
+  local t=0; for i in 0 1 2 3; do t=$((t + $(node_cpu $i))); done; echo $t
 }
+node_cpu() { awk '{print $14 + $15}' /proc/$(cat "$dir/pid$1")/stat; }
 for round in $(seq ${ROUNDS:-3}); do
   for rate in ${RATES:-0 0.1 every:0.2}; do
     flags=(--verify "${rate#every:}")
     [ "${rate#every:}" = "$rate" ] || flags+=(--verify-every)
-    c0=$(cpu); t0=$(date +%s.%N)
-    "$BIN" generate -m "$MODEL" --nodes "$nodes" "${flags[@]}" -n "$N_GEN" --temp 0 --ignore-eos -p "Once upon a time" >"$dir/gen.txt" 2>"$dir/gen.log"
-    t1=$(date +%s.%N); c1=$(cpu)
+    c0=$(cpu); t0=$(date +%s.%N); per0=$(for i in 0 1 2 3; do node_cpu $i; done)
+    TIMEFORMAT=%U+%S
+    { time "$BIN" generate -m "$MODEL" --nodes "$nodes" "${flags[@]}" -n "$N_GEN" --temp 0 --ignore-eos -p "Once upon a time" >"$dir/gen.txt" 2>"$dir/gen.log" ; } 2>"$dir/time"
+    client=$(python3 -c "print(f'{$(cat "$dir/time"):.2f}')")
+    t1=$(date +%s.%N); c1=$(cpu); per1=$(for i in 0 1 2 3; do node_cpu $i; done)
+    [ -z "${PER_NODE:-}" ] || echo "  per node cpu ticks: $(paste -d' ' <(echo "$per1") <(echo "$per0") | awk '{printf "%d ", $1-$2}')"
     alarms=$(grep -c caught "$dir/gen.log" || true)
-    echo "round $round verify $rate: $(python3 -c "print(f'{$N_GEN/($t1-$t0):.1f} tok/s (wall, incl. start), node cpu {($c1-$c0)/100:.2f} s')"), $alarms alarms, text $(md5sum <"$dir/gen.txt" | cut -c1-8)"
+    echo "round $round verify $rate: $(python3 -c "print(f'{$N_GEN/($t1-$t0):.1f} tok/s (wall, incl. start), node cpu {($c1-$c0)/100:.2f} s')"), client cpu $client s, $alarms alarms, text $(md5sum <"$dir/gen.txt" | cut -c1-8)"
   done
 done
