@@ -47,7 +47,10 @@ void attention_f16_scalar(const float* q, size_t q_stride, int n_q, int pos0, co
 
 AttentionF16Fn attention_f16(Isa isa) {
     if (!isa_kernels(isa, DType::f32)) return nullptr;
-    return isa == Isa::avx512 ? detail::attention_f16_avx512 : attention_f16_scalar;
+#if LLMN_X86_KERNELS
+    if (isa == Isa::avx512) return detail::attention_f16_avx512;
+#endif
+    return attention_f16_scalar;
 }
 
 AttentionF16Fn attention_f16() { return attention_f16(active_isa()); }

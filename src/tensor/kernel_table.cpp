@@ -1,5 +1,7 @@
 // Builds the per-ISA kernel tables once and picks the one this process uses.
+#if LLMN_X86_KERNELS
 #include <cpuid.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +15,7 @@
 namespace llmn::tensor {
 namespace {
 
+#if LLMN_X86_KERNELS
 // XCR0 bits the OS must have enabled for the register state each ISA uses.
 constexpr uint64_t kXcr0Ymm = 0x6;    // SSE + AVX state
 constexpr uint64_t kXcr0Zmm = 0xE6;   // + opmask, ZMM_Hi256, Hi16_ZMM
@@ -41,6 +44,11 @@ bool cpu_has_avx512() {
                      __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
     return cpu && cpu_has_avx2() && (read_xcr0() & kXcr0Zmm) == kXcr0Zmm;
 }
+#else
+// No x86 kernels in this build (another processor): scalar only.
+bool cpu_has_avx2() { return false; }
+bool cpu_has_avx512() { return false; }
+#endif
 
 struct Tables {
     KernelTable isa[3][detail::kTableSlots];
@@ -76,6 +84,7 @@ const Tables& tables() {
         for (int i = 1; i < 3; ++i) {
             std::memcpy(r.isa[i], scalar, sizeof r.isa[i]);
             if (!r.supported[i]) continue;
+#if LLMN_X86_KERNELS
             detail::fill_avx2(r.isa[i]);
             if (i == int(Isa::avx512)) {
                 detail::fill_avx512(r.isa[i]);
@@ -83,6 +92,7 @@ const Tables& tables() {
                 detail::fill_avx512_gemm_f16(r.isa[i]);
                 detail::fill_avx512_gemm_kquants(r.isa[i]);
             }
+#endif
         }
         r.active = choose_isa(r);
         return r;
